@@ -1,0 +1,52 @@
+"""``orch``: the command-line entry point.
+
+Wiring only: each command group lives in ``orchestrator/commands/``. User mistakes
+(``UserError``) become one line on stderr and exit code 2; ``ORCH_DEBUG=1`` shows the
+full traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+
+from orchestrator.commands import evaluate, setup
+from workers.errors import UserError
+
+COMMAND_GROUPS = (setup, evaluate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="orch", description="Sweeps for CLIP prompt learning, selected on HM and ECE."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in COMMAND_GROUPS:
+        group.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.run(args) or 0
+    except UserError as exc:
+        if os.environ.get("ORCH_DEBUG") == "1":
+            traceback.print_exc()
+        print(f"orch {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"orch {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Datasets in the CoOp layout: a split JSON beside an image folder, base/new class halves.
+
+``split.json`` = ``{"train": [[rel_path, label, classname], ...], "val": [...], "test": [...]}``
+with paths relative to the dataset's image folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from workers.errors import DataError
+
+
+@dataclass(frozen=True)
+class Datum:
+    path: Path
+    label: int
+    classname: str
+
+
+@dataclass(frozen=True)
+class DatasetLayout:
+    """Where a dataset's pieces live under the data root."""
+
+    dataset_dir: str
+    image_dir: str
+    split_file: str
+
+
+LAYOUTS: dict[str, DatasetLayout] = {
+    "toyworld": DatasetLayout("toyworld", "images", "split_toyworld.json"),
+}
+SPLITS = ("train", "val", "test")
+
+
+def _layout(dataset: str) -> DatasetLayout:
+    if dataset not in LAYOUTS:
+        raise DataError(f"unknown dataset '{dataset}'; known: {', '.join(sorted(LAYOUTS))}")
+    return LAYOUTS[dataset]
+
+
+def read_split(root: str | Path, dataset: str) -> dict[str, list[Datum]]:
+    """Read ``dataset``'s split file under ``root``; the toy world is generated on first use."""
+    layout = _layout(dataset)
+    root = Path(root).expanduser().resolve()
+    if dataset == "toyworld":
+        from workers.toyworld.dataset import ensure_toyworld
+
+        ensure_toyworld(root)
+    dataset_dir = root / layout.dataset_dir
+    if not dataset_dir.is_dir():
+        raise DataError(
+            f"dataset '{dataset}' not found: no folder {dataset_dir}; put the CoOp-layout dataset "
+            "there or point data.root / --root at the folder that holds it"
+        )
+    split_path = dataset_dir / layout.split_file
+    if not split_path.is_file():
+        raise DataError(f"split file missing for dataset '{dataset}': {split_path}")
+    try:
+        raw = json.loads(split_path.read_text())
+        image_dir = dataset_dir / layout.image_dir
+        return {
+            name: [Datum(image_dir / rel, int(label), str(cls)) for rel, label, cls in raw[name]]
+            for name in SPLITS
+        }
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise DataError(
+            f"split file {split_path} is not a CoOp split "
+            f'({{"train"|"val"|"test": [[rel_path, label, classname], ...]}}): {exc}'
+        ) from exc
+
+
+def class_names(items: list[Datum]) -> list[str]:
+    """Class names indexed by label."""
+    names: dict[int, str] = {}
+    for item in items:
+        names.setdefault(item.label, item.classname)
+    return [names[label] for label in sorted(names)]
+
+
+def subsample_classes(items: list[Datum], subset: str) -> list[Datum]:
+    """Keep the ``base`` (first ceil(n/2) sorted labels) or ``new`` half, relabelled from 0."""
+    if subset not in ("all", "base", "new"):
+        raise ValueError(f"subset must be 'all', 'base' or 'new', got {subset!r}")
+    labels = sorted({item.label for item in items})
+    if subset == "all":
+        return list(items)
+    half = math.ceil(len(labels) / 2)
+    kept = labels[:half] if subset == "base" else labels[half:]
+    relabel = {label: i for i, label in enumerate(kept)}
+    return [Datum(i.path, relabel[i.label], i.classname) for i in items if i.label in relabel]
