@@ -13,10 +13,10 @@ import os
 import sys
 import traceback
 
-from orchestrator.commands import evaluate, setup
+from orchestrator.commands import evaluate, setup, trial
 from workers.errors import UserError
 
-COMMAND_GROUPS = (setup, evaluate)
+COMMAND_GROUPS = (setup, evaluate, trial)
 
 
 def build_parser() -> argparse.ArgumentParser:

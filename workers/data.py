@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,8 +31,20 @@ class DatasetLayout:
     split_file: str
 
 
+# CoOp's folder conventions (its DATA.md); the split files are Zhou et al.'s.
 LAYOUTS: dict[str, DatasetLayout] = {
     "toyworld": DatasetLayout("toyworld", "images", "split_toyworld.json"),
+    "caltech101": DatasetLayout(
+        "caltech-101", "101_ObjectCategories", "split_zhou_Caltech101.json"
+    ),
+    "oxford_pets": DatasetLayout("oxford_pets", "images", "split_zhou_OxfordPets.json"),
+    "stanford_cars": DatasetLayout("stanford_cars", "", "split_zhou_StanfordCars.json"),
+    "oxford_flowers": DatasetLayout("oxford_flowers", "jpg", "split_zhou_OxfordFlowers.json"),
+    "food101": DatasetLayout("food-101", "images", "split_zhou_Food101.json"),
+    "sun397": DatasetLayout("sun397", "SUN397", "split_zhou_SUN397.json"),
+    "dtd": DatasetLayout("dtd", "images", "split_zhou_DescribableTextures.json"),
+    "eurosat": DatasetLayout("eurosat", "2750", "split_zhou_EuroSAT.json"),
+    "ucf101": DatasetLayout("ucf101", "UCF-101-midframes", "split_zhou_UCF101.json"),
 }
 SPLITS = ("train", "val", "test")
 
@@ -92,3 +105,21 @@ def subsample_classes(items: list[Datum], subset: str) -> list[Datum]:
     kept = labels[:half] if subset == "base" else labels[half:]
     relabel = {label: i for i, label in enumerate(kept)}
     return [Datum(i.path, relabel[i.label], i.classname) for i in items if i.label in relabel]
+
+
+def few_shot(items: list[Datum], shots: int, seed: int, *, split: str = "train") -> list[Datum]:
+    """``shots`` items per class drawn without replacement, deterministic for ``seed``."""
+    by_label: dict[int, list[Datum]] = {}
+    for item in items:
+        by_label.setdefault(item.label, []).append(item)
+    rng = random.Random(seed)
+    chosen = []
+    for label in sorted(by_label):
+        pool = by_label[label]
+        if shots > len(pool):
+            raise DataError(
+                f"data.shots={shots} but class '{pool[0].classname}' has only {len(pool)} "
+                f"{split} images; lower data.shots to at most {min(map(len, by_label.values()))}"
+            )
+        chosen.extend(rng.sample(pool, shots))
+    return chosen

@@ -38,3 +38,37 @@ def encode_items(
         feats.append(clip.encode_images(batch).cpu())
     labels = torch.tensor([i.label for i in items], dtype=torch.long)
     return torch.cat(feats), labels
+
+
+def train_transform(clip: Clip, crop_scale_min: float) -> Callable:
+    """CoOp's training augmentation (random resized crop + flip) with the model's normalisation."""
+    from torchvision import transforms as T
+
+    steps = getattr(clip.preprocess, "transforms", [])
+    normalize = next((t for t in steps if isinstance(t, T.Normalize)), None)
+    size = clip.model.visual.image_size
+    size = size[0] if isinstance(size, tuple | list) else size
+    return T.Compose(
+        [
+            T.RandomResizedCrop(
+                size, scale=(crop_scale_min, 1.0), interpolation=T.InterpolationMode.BICUBIC
+            ),
+            T.RandomHorizontalFlip(),
+            T.ToTensor(),
+            *([normalize] if normalize is not None else []),
+        ]
+    )
+
+
+def items_fingerprint(items: Sequence[Datum]) -> str:
+    """Changes whenever an image file, its label or the list itself changes."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for item in items:
+        try:
+            stat = item.path.stat()
+        except FileNotFoundError as exc:
+            raise DataError(f"image not found: {item.path} (is the dataset complete?)") from exc
+        digest.update(f"{item.path}|{item.label}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:32]

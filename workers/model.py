@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,6 +157,22 @@ class Clip:
         return nn.functional.normalize(feats.float(), dim=-1)
 
 
+@contextmanager
+def _quiet_open_clip():
+    """open_clip warns on the root logger whenever it loads no weights itself, which is
+    misleading when the project loads a checkpoint right after (or wants random weights)."""
+
+    def drop(record: logging.LogRecord) -> bool:
+        return "No pretrained weights loaded" not in record.getMessage()
+
+    root = logging.getLogger()
+    root.addFilter(drop)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)
+
+
 def _check_name(name: str) -> None:
     if name not in list_models():
         close = [m for m in list_models() if name.lower().replace("/", "-") in m.lower()][:5]
@@ -207,9 +224,10 @@ def create_clip(
     weights = _weights_file(name, pretrained, checkpoint)
     tag = pretrained if weights is None else None
     try:
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            name, pretrained=tag, device=device, weights_only=True
-        )
+        with _quiet_open_clip():
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                name, pretrained=tag, device=device, weights_only=True
+            )
     except Exception as exc:  # open_clip reports failed downloads as bare RuntimeErrors
         raise ModelError(
             f"cannot obtain weights for model '{name}' pretrained '{pretrained}' "

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
         return 0
     print(
-        f"zero-shot {result['model']}/{result['pretrained']} on {result['dataset']} "
+        f"zero-shot {result['model']} ({result['pretrained']}) on {result['dataset']} "
         f"({result['split']}, template {result['template']!r})"
     )
     for key, label in METRIC_ROWS:

@@ -8,14 +8,17 @@ so the toy world goes through the same loader as the real datasets. Generated on
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from workers.toyworld import render as render_module
 from workers.toyworld.render import BENCHMARK_COLOURS, BENCHMARK_SHAPES, render, sample_scene
 
 DATASET_DIR = "toyworld"
@@ -40,7 +43,17 @@ def class_names() -> list[str]:
 
 
 def _stamp(seed: int) -> dict:
-    return {"version": GENERATOR_VERSION, "seed": seed, "sizes": SPLIT_SIZES}
+    """What determines the images: a change to any part (the renderer's code included)
+    regenerates the dataset instead of serving stale pixels."""
+    code = hashlib.sha256()
+    for module in (render_module, sys.modules[__name__]):
+        code.update(Path(module.__file__).read_bytes())
+    return {
+        "version": GENERATOR_VERSION,
+        "seed": seed,
+        "sizes": SPLIT_SIZES,
+        "code": code.hexdigest()[:16],
+    }
 
 
 def _write(dataset_dir: Path, seed: int) -> None:

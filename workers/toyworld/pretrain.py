@@ -52,14 +52,24 @@ def render_pool(preprocess, per_combo: int, seed: int) -> tuple[torch.Tensor, li
         for shape in ALL_SHAPES:
             row = [sample_scene(rng, colour, shape) for _ in range(per_combo)]
             scenes.append(row)
-            images.append(torch.stack([preprocess(render(s, rng, style="clean")) for s in row]))
+            images.append(torch.stack([preprocess(render(s, rng, style="web")) for s in row]))
     return torch.stack(images), scenes
 
 
 def pretrain(*, steps: int, per_combo: int, lr: float, seed: int) -> tuple[dict, dict]:
-    torch.manual_seed(seed)
-    torch.set_num_threads(2)
+    """Train from scratch; returns the fp16 state dict (fits the 10 MB budget) and metadata."""
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(2)  # bitwise repeatable only for a fixed thread count
     torch.use_deterministic_algorithms(True)
+    try:
+        return _pretrain(steps=steps, per_combo=per_combo, lr=lr, seed=seed)
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+
+
+def _pretrain(*, steps: int, per_combo: int, lr: float, seed: int) -> tuple[dict, dict]:
+    torch.manual_seed(seed)
     clip = create_clip("toyclip")
     model = clip.model.train().requires_grad_(True)
     pool, scenes = render_pool(clip.preprocess, per_combo, seed)

@@ -45,6 +45,7 @@ SIZES = ("small", "large")
 POSITIONS = ("left", "right", "top", "bottom", "center")
 
 SUPERSAMPLE = 2
+STYLES = ("clean", "web", "benchmark")
 
 
 @dataclass(frozen=True)
@@ -178,9 +179,36 @@ def _clean_background(rng: np.random.Generator, side: int) -> np.ndarray:
     return np.broadcast_to(tone, (side, side, 3)).astype(np.float32).copy()
 
 
+def _web_background(rng: np.random.Generator, side: int) -> np.ndarray:
+    """Plain pale, plain of any colour, a gradient, or smooth blotches: broad but untextured."""
+    kind = rng.choice(4, p=[0.4, 0.2, 0.2, 0.2])
+    if kind == 0:
+        return _clean_background(rng, side)
+    a, b = rng.uniform(0, 255, size=3), rng.uniform(0, 255, size=3)
+    if kind == 1:
+        return np.broadcast_to(a, (side, side, 3)).astype(np.float32).copy()
+    if kind == 2:
+        theta = rng.uniform(0, 2 * math.pi)
+        yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side
+        t = np.clip((xx - 0.5) * math.cos(theta) + (yy - 0.5) * math.sin(theta) + 0.5, 0, 1)
+    else:
+        coarse = rng.uniform(size=(4, 4))
+        t = (
+            np.asarray(
+                Image.fromarray((coarse * 255).astype(np.uint8)).resize(
+                    (side, side), Image.BICUBIC
+                ),
+                dtype=np.float32,
+            )
+            / 255
+        )
+    return t[..., None] * a + (1 - t[..., None]) * b
+
+
 def _textured_background(rng: np.random.Generator, side: int) -> np.ndarray:
     """Stripes, checks or blotches in two muted tones: clutter the clean world never had."""
-    a, b = rng.uniform(60, 200, size=3), rng.uniform(60, 200, size=3)
+    a = rng.uniform(70, 190, size=3)
+    b = np.clip(a + rng.uniform(-45, 45, size=3), 0, 255)  # muted: texture, not camouflage
     yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side
     kind = rng.integers(3)
     if kind == 0:
@@ -203,18 +231,20 @@ def _textured_background(rng: np.random.Generator, side: int) -> np.ndarray:
 
 def render(scene: Scene, rng: np.random.Generator, *, style: str, size: int = 64) -> Image.Image:
     """Draw ``scene`` as a ``size`` x ``size`` RGB image in ``style`` ('clean' or 'benchmark')."""
-    if style not in ("clean", "benchmark"):
-        raise ValueError(f"style must be 'clean' or 'benchmark', got {style!r}")
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {STYLES}, got {style!r}")
     side = size * SUPERSAMPLE
     colour = np.array(ALL_COLOURS[scene.colour], dtype=np.float32)
     mask = (
         np.asarray(_shape_mask(scene, side), dtype=np.float32)[..., None] / 255
     )  # (side, side, 1)
 
-    if style == "clean":
-        canvas = _clean_background(rng, side)
+    if style in ("clean", "web"):
+        background = _clean_background if style == "clean" else _web_background
         fill = np.clip(colour + rng.normal(0, 8, size=3), 0, 255)
-        canvas = mask * fill + (1 - mask) * canvas
+        canvas = mask * fill + (1 - mask) * background(rng, side)
+        if style == "web":
+            canvas = canvas * rng.uniform(0.88, 1.12, size=3)  # mild white-balance differences
     else:
         canvas = _textured_background(rng, side)
         yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side
@@ -234,14 +264,18 @@ def render(scene: Scene, rng: np.random.Generator, *, style: str, size: int = 64
         )
         outline = edge * (1 - mask)  # a dark rim around the shape
         canvas = mask * fill + outline * (0.35 * colour) + (1 - mask - outline) * canvas
-        cast = rng.uniform(0.72, 1.28, size=3)  # colour cast of the lighting
+        cast = rng.uniform(0.8, 1.2, size=3)  # colour cast of the lighting
         canvas = canvas * cast * rng.uniform(0.75, 1.15)
 
     image = Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8)).resize(
         (size, size), Image.BILINEAR
     )
+    if style == "web":
+        sigma = rng.uniform(0, 6)
+        noisy = np.asarray(image, dtype=np.float32) + rng.normal(0, sigma, size=(size, size, 3))
+        image = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
     if style == "benchmark":
         image = image.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(0.3, 0.9))))
-        noisy = np.asarray(image, dtype=np.float32) + rng.normal(0, 14, size=(size, size, 3))
+        noisy = np.asarray(image, dtype=np.float32) + rng.normal(0, 10, size=(size, size, 3))
         image = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
     return image

@@ -1,0 +1,31 @@
+"""The papers' baselines as configurations of the same trial (spec overrides)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workers.errors import ConfigError
+
+_PLAIN = {"method.w": 0.0, "method.lam": 0.0, "method.lam_kg": 0.0, "method.mixture": False}
+
+BASELINES: dict[str, dict[str, Any]] = {
+    # no training: the learned prompt stays at its 'a photo of a' initialisation = the template
+    "zero_shot": {**_PLAIN, "train.epochs": 0},
+    "coop": dict(_PLAIN),
+    "kgcoop": {**_PLAIN, "method.lam_kg": 8.0},
+    "coop_dor": {**_PLAIN, "method.lam": 8.0},
+    "cocoa_mix": {**_PLAIN, "method.w": 2.0, "method.mixture": True, "method.d": 0.5},
+    "cocoa_mix_dor": {
+        **_PLAIN,
+        "method.w": 2.0,
+        "method.mixture": True,
+        "method.d": 0.5,
+        "method.lam": 8.0,
+    },
+}
+
+
+def baseline_overrides(name: str) -> dict[str, Any]:
+    if name not in BASELINES:
+        raise ConfigError(f"unknown baseline '{name}'; known: {', '.join(BASELINES)}")
+    return dict(BASELINES[name])

@@ -1,0 +1,53 @@
+"""``orch trial``: run one trial of a spec without Ray and print its final metrics."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from orchestrator.baselines import BASELINES, baseline_overrides
+from orchestrator.spec import load_spec, parse_overrides
+
+SHOWN = ("base_acc", "new_acc", "hm", "ece_base", "ece_new", "ece")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("trial", help="train and evaluate one configuration (no Ray)")
+    parser.add_argument("spec", help="YAML spec")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a key, e.g. method.w=2 (repeatable)",
+    )
+    parser.add_argument(
+        "--baseline",
+        choices=sorted(BASELINES),
+        default=None,
+        help="apply a baseline's method settings before --set",
+    )
+    parser.add_argument("--json", action="store_true", help="print the final metrics as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides = baseline_overrides(args.baseline) if args.baseline else {}
+    spec = load_spec(args.spec, {**overrides, **parse_overrides(args.overrides)})
+    from workers.trial import run_trial  # the data plane: imports torch
+
+    def report(metrics: dict, _state) -> None:
+        if not args.quiet and not args.json:
+            shown = "  ".join(f"{k} {metrics[k]:6.2f}" for k in SHOWN if k in metrics)
+            print(f"epoch {int(metrics['epoch']):3d}  {shown}  loss {metrics.get('loss', 0):.3f}")
+
+    final = run_trial(spec.trial, report=report)
+    if args.json:
+        print(json.dumps({k: round(v, 4) for k, v in final.items()}, indent=2))
+        return 0
+    print("final (validation | test):")
+    for key in SHOWN:
+        print(f"  {key:<9} {final[key]:6.2f} | {final['test_' + key]:6.2f}")
+    return 0

@@ -1,0 +1,42 @@
+import torch
+
+from workers.cache import cached_tensors, content_key, file_digest
+
+
+def test_hit_miss_and_changed_key(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"feats": torch.arange(6.0).reshape(2, 3)}
+
+    parts = {"model": "toyclip", "view": 0}
+    first = cached_tensors(tmp_path, "images", parts, compute)
+    again = cached_tensors(tmp_path, "images", dict(parts), compute)
+    assert len(calls) == 1 and torch.equal(first["feats"], again["feats"])
+    cached_tensors(tmp_path, "images", {**parts, "view": 1}, compute)
+    assert len(calls) == 2
+    files = sorted(p.name for p in (tmp_path / "images").iterdir())
+    assert len([f for f in files if f.endswith(".pt")]) == 2
+    assert not [f for f in files if f.endswith(".tmp")]
+
+
+def test_failed_compute_publishes_nothing(tmp_path):
+    def broken():
+        raise RuntimeError("boom")
+
+    try:
+        cached_tensors(tmp_path, "images", {"k": 1}, broken)
+    except RuntimeError:
+        pass
+    assert not (tmp_path / "images").exists() or not list((tmp_path / "images").iterdir())
+
+
+def test_key_is_order_independent_and_file_digest_tracks_content(tmp_path):
+    assert content_key({"a": 1, "b": [1, 2]}) == content_key({"b": [1, 2], "a": 1})
+    assert content_key({"a": 1}) != content_key({"a": 2})
+    path = tmp_path / "w.bin"
+    path.write_bytes(b"one")
+    first = file_digest(path)
+    path.write_bytes(b"two!")
+    assert file_digest(path) != first

@@ -1,0 +1,66 @@
+"""The shared feature cache: frozen-tower outputs computed once, reused by every trial.
+
+An entry is keyed by a content hash of everything that determines it (model and weights,
+dataset items, transform, augmented view, ...). A changed key part is a new entry, never a
+stale hit. Writes go to a temporary file in the same folder and are published with an atomic
+rename, so concurrent trials never read half-written tensors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def content_key(parts: dict[str, Any]) -> str:
+    """A stable hash of JSON-serialisable key parts."""
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:32]
+
+
+@cache
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:32]
+
+
+def file_digest(path: str | Path) -> str:
+    """Content hash of a (weights) file, memoised per path, size and modification time."""
+    stat = Path(path).stat()
+    return _file_digest(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+def cached_tensors(
+    cache_dir: str | Path,
+    kind: str,
+    parts: dict[str, Any],
+    compute: Callable[[], dict[str, torch.Tensor]],
+) -> dict[str, torch.Tensor]:
+    """Return the tensors stored under ``parts``' hash, computing and publishing them once."""
+    folder = Path(cache_dir) / kind
+    path = folder / f"{content_key(parts)}.pt"
+    if path.is_file():
+        return torch.load(path, map_location="cpu", weights_only=True)
+    tensors = {name: t.detach().cpu() for name, t in compute().items()}
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(tensors, handle)
+        os.replace(tmp, path)
+        (folder / f"{path.stem}.json").write_text(json.dumps(parts, sort_keys=True, default=str))
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return tensors

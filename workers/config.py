@@ -1,0 +1,190 @@
+"""The typed configuration of one trial, rebuilt from a plain dict at the top of the trainable.
+
+The driver validates the YAML spec; these checks repeat the rules that protect the trial
+itself (ranges, combinations), so a trial started by hand fails as clearly as a sweep.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from difflib import get_close_matches
+from typing import Any
+
+from workers.errors import ConfigError
+
+VOCABULARIES = ("wordnet_nouns", "wordnet_near_ood", "random_words", "random_strings")
+RESAMPLE = ("step", "epoch", "never")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "toyclip"
+    pretrained: str | None = "toyworld"
+    checkpoint: str | None = None
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "toyworld"
+    root: str | None = None  # None: the project's data folder
+    shots: int = 16
+    n_views: int = 4  # precomputed augmented views per training image
+    crop_scale_min: float = 0.08  # RandomResizedCrop lower bound (CoOp's default)
+    template: str = "a photo of a {}."
+
+
+@dataclass(frozen=True)
+class PromptConfig:
+    n_ctx: int = 4
+    ctx_init: str | None = "a photo of a"
+    class_position: str = "end"
+    class_specific: bool = False
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    w: float = 0.0  # CoA-loss weight
+    lam: float = 0.0  # DOR weight (lambda)
+    lam_kg: float = 0.0  # KgCoOp weight
+    mixture: bool = False  # CoA-weights mixture of t0 and t1
+    d: float = 0.0  # entropy margin of the out-group weights (nats)
+    outlier_vocab: str = "random_words"
+    outlier_batch: int = 32  # DOR outliers per draw
+    near_ood_k: int = 5000
+    pool_size: int = 5000  # words kept by random_words / random_strings
+    resample_every: str = "step"
+    optimization: str = "two_stage"
+    specialized_init: float = 0.5
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10  # 0: no training at all (zero-shot CLIP with ctx_init as the prompt)
+    batch_size: int = 32
+    optimizer: str = "sgd"
+    lr: float = 0.002
+    warmup_epochs: int = 1
+    warmup_lr: float = 1e-5
+    weight_epochs: int = 5  # stage 2 (CoA-weights) epochs in two-stage optimisation
+    weight_lr: float = 0.1
+    seed: int = 1
+    n_bins: int = 10
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> TrialConfig:
+        """Build from nested dicts; unknown keys are errors with a 'did you mean'."""
+        sections = {f.name: f.type for f in fields(cls)}
+        kwargs = {}
+        for name, value in raw.items():
+            if name not in sections:
+                raise ConfigError(_unknown(name, sections, ""))
+            section_cls = {f.name: f for f in fields(cls)}[name].default_factory
+            known = {f.name for f in fields(section_cls)}
+            for key in value:
+                if key not in known:
+                    raise ConfigError(_unknown(key, known, f"{name}."))
+            kwargs[name] = section_cls(**value)
+        return cls(**kwargs)
+
+    def with_overrides(self, overrides: dict[str, Any]) -> TrialConfig:
+        """Apply dotted-path overrides, e.g. ``{"method.w": 2.0}``."""
+        raw = self.to_dict()
+        for path, value in overrides.items():
+            section, _, key = path.partition(".")
+            if section not in raw or not key:
+                raise ConfigError(_unknown(path, [f"{s}.<key>" for s in raw], ""))
+            raw[section][key] = value
+        return TrialConfig.from_dict(raw)
+
+
+def _unknown(key: str, known, prefix: str) -> str:
+    close = get_close_matches(key, list(known), n=1)
+    hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+    return f"unknown key '{prefix}{key}'{hint}"
+
+
+def _check(ok: bool, path: str, rule: str, value: Any) -> None:
+    if not ok:
+        raise ConfigError(f"{path}: {rule} must hold, but got {value!r}")
+
+
+def _validate(cfg: TrialConfig) -> None:
+    m, t, p, d = cfg.method, cfg.train, cfg.prompt, cfg.data
+    _check(m.w >= 0, "method.w", "w >= 0", m.w)
+    _check(m.lam >= 0, "method.lam", "lambda >= 0", m.lam)
+    _check(m.lam_kg >= 0, "method.lam_kg", "lam_kg >= 0", m.lam_kg)
+    _check(m.d >= 0, "method.d", "d >= 0", m.d)
+    _check(m.outlier_batch >= 1, "method.outlier_batch", "outlier_batch >= 1", m.outlier_batch)
+    _check(m.near_ood_k >= 1, "method.near_ood_k", "near_ood_k >= 1", m.near_ood_k)
+    _check(m.pool_size >= 1, "method.pool_size", "pool_size >= 1", m.pool_size)
+    _check(
+        m.outlier_vocab in VOCABULARIES or m.outlier_vocab.startswith("file:"),
+        "method.outlier_vocab",
+        f"one of {VOCABULARIES} or file:PATH",
+        m.outlier_vocab,
+    )
+    _check(
+        m.resample_every in RESAMPLE,
+        "method.resample_every",
+        f"one of {RESAMPLE}",
+        m.resample_every,
+    )
+    _check(
+        m.optimization in ("one_stage", "two_stage"),
+        "method.optimization",
+        "one of ('one_stage', 'two_stage')",
+        m.optimization,
+    )
+    _check(
+        0 < m.specialized_init < 1,
+        "method.specialized_init",
+        "0 < specialized_init < 1",
+        m.specialized_init,
+    )
+    _check(p.n_ctx >= 1, "prompt.n_ctx", "n_ctx >= 1", p.n_ctx)
+    _check(
+        p.class_position in ("end", "middle", "front"),
+        "prompt.class_position",
+        "one of ('end', 'middle', 'front')",
+        p.class_position,
+    )
+    _check(
+        not (p.class_specific and (m.lam or m.mixture)),
+        "prompt.class_specific",
+        "class-specific context cannot encode outlier words (DOR, mixture): use shared context",
+        p.class_specific,
+    )
+    _check(d.shots >= 1, "data.shots", "shots >= 1", d.shots)
+    _check(d.n_views >= 1, "data.n_views", "n_views >= 1", d.n_views)
+    _check(
+        0 < d.crop_scale_min <= 1,
+        "data.crop_scale_min",
+        "0 < crop_scale_min <= 1",
+        d.crop_scale_min,
+    )
+    _check(d.template.count("{}") == 1, "data.template", "exactly one '{}' in template", d.template)
+    _check(t.epochs >= 0, "train.epochs", "epochs >= 0", t.epochs)
+    _check(t.batch_size >= 1, "train.batch_size", "batch_size >= 1", t.batch_size)
+    _check(t.optimizer in ("sgd", "adam"), "train.optimizer", "one of ('sgd', 'adam')", t.optimizer)
+    _check(t.lr > 0, "train.lr", "lr > 0", t.lr)
+    _check(t.weight_lr > 0, "train.weight_lr", "weight_lr > 0", t.weight_lr)
+    _check(t.weight_epochs >= 0, "train.weight_epochs", "weight_epochs >= 0", t.weight_epochs)
+    _check(0 <= t.warmup_epochs, "train.warmup_epochs", "warmup_epochs >= 0", t.warmup_epochs)
+    _check(t.n_bins >= 1, "train.n_bins", "n_bins >= 1", t.n_bins)

@@ -1,0 +1,278 @@
+"""One trial: train the prompt (stage 1), then the CoA-weights (stage 2), reporting per epoch.
+
+Stage 1 minimises ``CE + w * CoA + lambda * DOR (+ lambda_kg * KG)`` over the learned context.
+Stage 2 (``method.mixture``) fits ``pi_in`` by the mixture's cross-entropy on base training
+data and ``pi_out`` by the entropy hinge with margin ``d`` over an out-class set drawn from the
+outlier pool. ``one_stage`` does both at once. Runs without Ray: ``report`` is any callable.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from workers.config import TrialConfig
+from workers.episode import Episode, prepare_episode
+from workers.losses import dor_loss, entropy_hinge, kg_loss, prompt_objective
+from workers.metrics import accuracy, expected_calibration_error, harmonic_mean
+from workers.mixture import IN, OUT, SPECIALIZED, CoAWeights, mixture_logits
+from workers.model import Clip, create_clip
+from workers.prompts import create_prompt_learner, encode_prompts, freeze_prompts
+from workers.runtime import resolve_device
+from workers.vocab import OutlierSampler
+
+Report = Callable[[dict[str, float], dict | None], None]
+CHECKPOINT = "trial_state.pt"
+
+
+def autocast(device: torch.device):
+    """bf16 autocast on CUDA (the text tower's matmuls), plain fp32 on CPU."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+class Trainer:
+    def __init__(self, clip: Clip, cfg: TrialConfig, episode: Episode) -> None:
+        self.clip, self.cfg, self.ep = clip, cfg, episode
+        self.device = clip.device
+        self.scale = clip.logit_scale
+        p, m = cfg.prompt, cfg.method
+        torch.manual_seed(cfg.train.seed)
+        self.learner = create_prompt_learner(
+            clip,
+            n_ctx=p.n_ctx,
+            ctx_init=p.ctx_init,
+            class_position=p.class_position,
+            n_classes_specific=len(episode.base_names) if p.class_specific else 0,
+        )
+        self.weights = CoAWeights(m.specialized_init).to(self.device)
+        self.frozen_base = freeze_prompts(clip, episode.base_names, p.n_ctx)
+        self.frozen_new = freeze_prompts(clip, episode.new_names, p.n_ctx)
+        self.sampler = OutlierSampler(
+            len(episode.pool.words), resample_every=m.resample_every, seed=cfg.train.seed
+        )
+        self.gen = torch.Generator().manual_seed(cfg.train.seed)
+        params = [{"params": [self.learner.ctx], "lr": cfg.train.lr}]
+        if m.mixture and m.optimization == "one_stage":
+            params.append({"params": [self.weights.logits], "lr": cfg.train.weight_lr})
+        t = cfg.train
+        self.opt = (
+            torch.optim.Adam(params)
+            if t.optimizer == "adam"
+            else torch.optim.SGD(params, momentum=0.9)
+        )
+        self.weight_opt = torch.optim.SGD([self.weights.logits], lr=t.weight_lr, momentum=0.9)
+        self.to_device = lambda x: x.to(self.device)
+
+    # ---- text features -------------------------------------------------------------------
+    def tuned(self, frozen) -> torch.Tensor:
+        with autocast(self.device):
+            return encode_prompts(self.clip, self.learner, frozen)  # (n, E)
+
+    def outliers(self, size: int, new_epoch: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tuned and zero-shot features of a drawn outlier batch. -> (B, E), (B, E)"""
+        idx = self.sampler.draw(size, new_epoch=new_epoch)
+        words = [self.ep.pool.words[i] for i in idx.tolist()]
+        frozen = freeze_prompts(self.clip, words, self.cfg.prompt.n_ctx)
+        return self.tuned(frozen), self.ep.pool_zero_shot[idx].to(self.device)
+
+    # ---- losses --------------------------------------------------------------------------
+    def weight_loss(self, img, labels, t1_base, new_epoch) -> tuple[torch.Tensor, dict]:
+        """Mixture CE for pi_in plus the entropy hinge for pi_out over an out-class set."""
+        s0 = self.scale * img @ self.ep.zero_shot_base.to(self.device).T  # (N, C_b)
+        s1 = self.scale * img @ t1_base.T  # (N, C_b)
+        ce_mix = F.cross_entropy(mixture_logits(s0, s1, self.weights.group(IN)), labels)
+        t1_out, t0_out = self.outliers(len(self.ep.base_names), new_epoch)
+        hinge = entropy_hinge(
+            self.scale * img @ t0_out.T,
+            self.scale * img @ t1_out.T,
+            self.weights.group(OUT)[SPECIALIZED],
+            margin=self.cfg.method.d,
+        )
+        return ce_mix + hinge, {"loss_mix_ce": ce_mix.item(), "loss_ent": hinge.item()}
+
+    def prompt_step(self, img, labels, new_epoch) -> dict:
+        m = self.cfg.method
+        t1 = self.tuned(self.frozen_base)  # (C_b, E)
+        logits = self.scale * img @ t1.T  # (N, C_b)
+        dor = dor_loss(*self.outliers(m.outlier_batch, new_epoch)) if m.lam else None
+        kg = kg_loss(t1, self.ep.zero_shot_base.to(self.device)) if m.lam_kg else None
+        total, parts = prompt_objective(
+            logits, labels, w=m.w, dor=dor, lam=m.lam, kg=kg, lam_kg=m.lam_kg
+        )
+        if m.mixture and m.optimization == "one_stage":
+            extra, more = self.weight_loss(img, labels, t1, new_epoch)
+            total, parts = total + extra, {**parts, **more, "loss": parts["loss"] + extra.item()}
+        self.opt.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt.step()
+        return parts
+
+    def weight_step(self, img, labels, t1_base, new_epoch) -> dict:
+        loss, parts = self.weight_loss(img, labels, t1_base, new_epoch)
+        self.weight_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.weight_opt.step()
+        return parts
+
+    # ---- loops ---------------------------------------------------------------------------
+    def batches(self):
+        views, labels = self.ep.train_views, self.ep.train_labels
+        n = labels.shape[0]
+        order = torch.randperm(n, generator=self.gen)
+        view = torch.randint(views.shape[0], (n,), generator=self.gen)  # a random view per image
+        for start in range(0, n, self.cfg.train.batch_size):
+            idx = order[start : start + self.cfg.train.batch_size]
+            yield self.to_device(views[view[idx], idx].float()), self.to_device(labels[idx])
+
+    def set_lr(self, epoch: int) -> None:
+        """CoOp: constant warm-up lr for the first epochs, then cosine over the rest."""
+        t = self.cfg.train
+        if epoch < t.warmup_epochs:
+            lr = t.warmup_lr
+        else:
+            lr = (
+                0.5
+                * t.lr
+                * (
+                    1
+                    + math.cos(
+                        math.pi * (epoch - t.warmup_epochs) / max(1, t.epochs - t.warmup_epochs)
+                    )
+                )
+            )
+        self.opt.param_groups[0]["lr"] = lr
+
+    def train_epoch(self, epoch: int) -> dict:
+        self.set_lr(epoch)
+        sums: dict[str, float] = {}
+        steps = 0
+        for i, (img, labels) in enumerate(self.batches()):
+            for key, value in self.prompt_step(img, labels, new_epoch=i == 0).items():
+                sums[key] = sums.get(key, 0.0) + value
+            steps += 1
+        return {k: v / steps for k, v in sums.items()}
+
+    def weight_epoch(self) -> dict:
+        with torch.no_grad():
+            t1_base = self.tuned(self.frozen_base).float()
+        sums: dict[str, float] = {}
+        steps = 0
+        for i, (img, labels) in enumerate(self.batches()):
+            for key, value in self.weight_step(img, labels, t1_base, new_epoch=i == 0).items():
+                sums[key] = sums.get(key, 0.0) + value
+            steps += 1
+        return {k: v / steps for k, v in sums.items()}
+
+    # ---- evaluation ----------------------------------------------------------------------
+    @torch.no_grad()
+    def probs(self, feats: torch.Tensor, subset: str) -> torch.Tensor:
+        """Class probabilities of images over the subset's own labels. -> (N, C)"""
+        base = subset == "base"
+        img = self.to_device(feats.float())
+        t1 = self.tuned(self.frozen_base if base else self.frozen_new).float()
+        s1 = self.scale * img @ t1.T
+        if not self.cfg.method.mixture:
+            return s1.softmax(-1)
+        t0 = (self.ep.zero_shot_base if base else self.ep.zero_shot_new).to(self.device)
+        s0 = self.scale * img @ t0.T
+        return mixture_logits(s0, s1, self.weights.group(IN if base else OUT)).softmax(-1)
+
+    def evaluate(self, splits: dict, prefix: str = "") -> dict[str, float]:
+        out = {}
+        for subset in ("base", "new"):
+            probs = self.probs(splits[subset].feats, subset).cpu()
+            labels = splits[subset].labels
+            out[f"{subset}_acc"] = 100 * accuracy(probs, labels)
+            out[f"ece_{subset}"] = 100 * expected_calibration_error(
+                probs, labels, self.cfg.train.n_bins
+            )
+        out["hm"] = harmonic_mean(out["base_acc"], out["new_acc"])
+        out["ece"] = (out["ece_base"] + out["ece_new"]) / 2
+        pi = self.weights().detach().cpu()
+        if self.cfg.method.mixture:
+            out["pi_in"], out["pi_out"] = pi[IN, SPECIALIZED].item(), pi[OUT, SPECIALIZED].item()
+        return {f"{prefix}{k}": v for k, v in out.items()}
+
+    # ---- state ---------------------------------------------------------------------------
+    def state(self, epoch: int) -> dict:
+        return {
+            "epoch": epoch,
+            "ctx": self.learner.ctx.detach().cpu(),
+            "weights": self.weights.logits.detach().cpu(),
+            "opt": self.opt.state_dict(),
+            "weight_opt": self.weight_opt.state_dict(),
+            "gen": self.gen.get_state(),
+            "sampler": self.sampler.generator.get_state(),
+            "held": self.sampler.held,
+        }
+
+    def load(self, state: dict) -> int:
+        with torch.no_grad():
+            self.learner.ctx.copy_(state["ctx"])
+            self.weights.logits.copy_(state["weights"])
+        self.opt.load_state_dict(state["opt"])
+        self.weight_opt.load_state_dict(state["weight_opt"])
+        self.gen.set_state(state["gen"])
+        self.sampler.generator.set_state(state["sampler"])
+        self.sampler.held = dict(state["held"])
+        return int(state["epoch"]) + 1
+
+
+def total_epochs(cfg: TrialConfig) -> int:
+    stage2 = (
+        cfg.train.weight_epochs
+        if cfg.method.mixture and cfg.method.optimization == "two_stage"
+        else 0
+    )
+    return cfg.train.epochs + stage2
+
+
+def run_trial(
+    cfg: TrialConfig,
+    *,
+    report: Report | None = None,
+    checkpoint_dir: str | Path | None = None,
+    cache: str | Path | None = None,
+) -> dict[str, float]:
+    """Train and evaluate one configuration; returns the final validation and test metrics.
+
+    After each epoch ``report(metrics, state)`` gets the validation metrics (in %) and the
+    loss terms; with ``checkpoint_dir`` the trial also saves its state there each epoch and
+    resumes from it when started again.
+    """
+    clip = create_clip(
+        cfg.model.name,
+        pretrained=cfg.model.pretrained,
+        checkpoint=cfg.model.checkpoint,
+        device=resolve_device(cfg.model.device),
+    )
+    trainer = Trainer(clip, cfg, prepare_episode(clip, cfg, cache=cache))
+    path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir else None
+    start = trainer.load(torch.load(path, weights_only=True)) if path and path.is_file() else 0
+    metrics = trainer.evaluate(trainer.ep.val) if start == 0 else {}
+    if total_epochs(cfg) == 0 and report:
+        report({"epoch": 0, **metrics}, None)
+    for epoch in range(start, total_epochs(cfg)):
+        if epoch < cfg.train.epochs:
+            losses = trainer.train_epoch(epoch)
+        else:
+            losses = trainer.weight_epoch()
+        metrics = {"epoch": epoch + 1, **trainer.evaluate(trainer.ep.val), **losses}
+        state = trainer.state(epoch)
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            torch.save(state, tmp)
+            tmp.replace(path)
+        if report:
+            report(metrics, state)
+    final = {**trainer.evaluate(trainer.ep.val), **trainer.evaluate(trainer.ep.test, "test_")}
+    final["pool_new_class_overlap"] = trainer.ep.pool.new_class_overlap
+    return final
