@@ -1,7 +1,8 @@
 """Datasets in the CoOp layout: a split JSON beside an image folder, base/new class halves.
 
 ``split.json`` = ``{"train": [[rel_path, label, classname], ...], "val": [...], "test": [...]}``
-with paths relative to the dataset's image folder.
+with paths relative to the dataset's image folder. FGVC-Aircraft, ImageNet and ``folder:PATH``
+have no split JSON; ``read_split`` hands them to ``workers.datasets``.
 """
 
 from __future__ import annotations
@@ -49,16 +50,23 @@ LAYOUTS: dict[str, DatasetLayout] = {
 SPLITS = ("train", "val", "test")
 
 
-def _layout(dataset: str) -> DatasetLayout:
-    if dataset not in LAYOUTS:
-        raise DataError(f"unknown dataset '{dataset}'; known: {', '.join(sorted(LAYOUTS))}")
-    return LAYOUTS[dataset]
-
-
 def read_split(root: str | Path, dataset: str) -> dict[str, list[Datum]]:
-    """Read ``dataset``'s split file under ``root``; the toy world is generated on first use."""
-    layout = _layout(dataset)
+    """Read ``dataset``'s splits under ``root``; the toy world is generated on first use."""
+    # Imported here: workers.datasets builds on this module's Datum and SPLITS.
+    from workers import datasets
+
     root = Path(root).expanduser().resolve()
+    if dataset.startswith(datasets.FOLDER_PREFIX):
+        return datasets.read_image_folder(root, dataset[len(datasets.FOLDER_PREFIX) :])
+    layout = LAYOUTS.get(dataset)  # checked first, so a split JSON registered here wins
+    if layout is None and dataset in datasets.READERS:
+        return datasets.READERS[dataset](root)
+    if layout is None:
+        known = ", ".join(sorted([*LAYOUTS, *datasets.READERS]))
+        raise DataError(
+            f"unknown dataset '{dataset}'; known: {known}, or folder:PATH for your own "
+            "PATH/{train,val,test}/<class>/ images"
+        )
     if dataset == "toyworld":
         from workers.toyworld.dataset import ensure_toyworld
 

@@ -91,31 +91,22 @@ def text_features(clip: Clip, names: list[str], template: str, cache: Path, key:
 
 
 def prepare_episode(clip: Clip, cfg: TrialConfig, *, cache: Path | None = None) -> Episode:
+    """Check every input first (shots, vocabulary), then fill or read the caches."""
     cache = Path(cache or default_cache_dir())
     root = cfg.data.root or default_data_root()
     splits = read_split(root, cfg.data.dataset)
-    key = {"model": model_identity(cfg), "dataset": cfg.data.dataset}
-    eval_key = {**key, "transform": repr(clip.preprocess)}
-
-    base_train = few_shot(
-        subsample_classes(splits["train"], "base"), cfg.data.shots, cfg.train.seed
-    )
-    val_shots = min(cfg.data.shots, 4)
-    val, test = {}, {}
-    for subset in ("base", "new"):
-        val_items = few_shot(
-            subsample_classes(splits["val"], subset), val_shots, cfg.train.seed, split="val"
-        )
-        val[subset] = _encode(clip, val_items, cache, eval_key)
-        test[subset] = _encode(clip, subsample_classes(splits["test"], subset), cache, eval_key)
+    seed, val_shots = cfg.train.seed, min(cfg.data.shots, 4)
+    base_train = few_shot(subsample_classes(splits["train"], "base"), cfg.data.shots, seed)
+    val_items = {
+        s: few_shot(subsample_classes(splits["val"], s), val_shots, seed, split="val")
+        for s in ("base", "new")
+    }
     base_names = class_names(subsample_classes(splits["test"], "base"))
     new_names = class_names(subsample_classes(splits["test"], "new"))
-
-    template = cfg.data.template
-    text_key = {"model": key["model"]}
+    key = {"model": model_identity(cfg), "dataset": cfg.data.dataset}
 
     def encode(names):
-        return text_features(clip, list(names), template, cache, text_key)
+        return text_features(clip, list(names), cfg.data.template, cache, {"model": key["model"]})
 
     pool = build_pool(
         cfg.method.outlier_vocab,
@@ -124,20 +115,20 @@ def prepare_episode(clip: Clip, cfg: TrialConfig, *, cache: Path | None = None) 
         encode=encode,
         near_ood_k=cfg.method.near_ood_k,
         pool_size=cfg.method.pool_size,
-        seed=cfg.train.seed,
+        seed=seed,
     )
     if pool.new_class_overlap:
-        log.info(
-            "outlier pool %s: %d words equal a new class name", pool.name, pool.new_class_overlap
-        )
-    views = _train_views(clip, base_train, cfg, cache, {**key, "split": "train"})
+        overlap = pool.new_class_overlap
+        log.info("outlier pool %s: %d words equal a new class name", pool.name, overlap)
+    eval_key = {**key, "transform": repr(clip.preprocess)}
+    test_items = {s: subsample_classes(splits["test"], s) for s in ("base", "new")}
     return Episode(
         base_names=base_names,
         new_names=new_names,
-        train_views=views,
+        train_views=_train_views(clip, base_train, cfg, cache, {**key, "split": "train"}),
         train_labels=torch.tensor([d.label for d in base_train]),
-        val=val,
-        test=test,
+        val={s: _encode(clip, items, cache, eval_key) for s, items in val_items.items()},
+        test={s: _encode(clip, items, cache, eval_key) for s, items in test_items.items()},
         zero_shot_base=encode(base_names),
         zero_shot_new=encode(new_names),
         pool=pool,

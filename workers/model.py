@@ -159,11 +159,13 @@ class Clip:
 
 @contextmanager
 def _quiet_open_clip():
-    """open_clip warns on the root logger whenever it loads no weights itself, which is
-    misleading when the project loads a checkpoint right after (or wants random weights)."""
+    """Silence open_clip's root-logger lines that the adapter restates or that mislead:
+    'no weights loaded' before the project loads its own checkpoint, and download failures
+    that become one ModelError line naming the fix."""
+    restated = ("No pretrained weights loaded", "Failed to download", "Pretrained tag or path")
 
     def drop(record: logging.LogRecord) -> bool:
-        return "No pretrained weights loaded" not in record.getMessage()
+        return not any(text in record.getMessage() for text in restated)
 
     root = logging.getLogger()
     root.addFilter(drop)

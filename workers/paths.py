@@ -30,4 +30,5 @@ def default_data_root() -> Path:
 
 
 def cache_dir() -> Path:
-    return orch_home() / "cache"
+    """The shared feature cache: ``$ORCH_CACHE`` or ``<orch_home>/cache``."""
+    return Path(os.environ.get("ORCH_CACHE", orch_home() / "cache")).resolve()

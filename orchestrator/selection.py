@@ -1,0 +1,110 @@
+"""Choosing configurations on several objectives: the Pareto front, then a stated rule.
+
+Pure functions over plain numbers; the sweep feeds them validation metrics (never test).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+Objective = tuple[str, str]  # (metric, "max" | "min")
+
+
+def _oriented(point: Mapping[str, float], objectives: Sequence[Objective]) -> list[float]:
+    """Objective values flipped so that larger is better on every axis."""
+    return [point[m] if mode == "max" else -point[m] for m, mode in objectives]
+
+
+def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
+    """``a`` is at least as good everywhere and strictly better somewhere (larger is better)."""
+    return all(x >= y for x, y in zip(a, b, strict=True)) and any(
+        x > y for x, y in zip(a, b, strict=True)
+    )
+
+
+def pareto_front(
+    points: Sequence[Mapping[str, float]], objectives: Sequence[Objective]
+) -> list[int]:
+    """Indices of the non-dominated points (duplicates all stay on the front)."""
+    values = [_oriented(p, objectives) for p in points]
+    return [
+        i
+        for i, v in enumerate(values)
+        if not any(dominates(w, v) for j, w in enumerate(values) if j != i)
+    ]
+
+
+def knee(
+    points: Sequence[Mapping[str, float]], objectives: Sequence[Objective], front: Sequence[int]
+) -> int:
+    """The front member closest to the utopia point after scaling each objective to [0, 1]."""
+    values = {i: _oriented(points[i], objectives) for i in front}
+    lows = [min(v[k] for v in values.values()) for k in range(len(objectives))]
+    highs = [max(v[k] for v in values.values()) for k in range(len(objectives))]
+
+    def distance(i: int) -> float:
+        scaled = [
+            (values[i][k] - lows[k]) / (highs[k] - lows[k]) if highs[k] > lows[k] else 1.0
+            for k in range(len(objectives))
+        ]
+        return math.dist(scaled, [1.0] * len(objectives))
+
+    return min(front, key=lambda i: (distance(i), i))
+
+
+@dataclass(frozen=True)
+class SelectionRule:
+    """``constrained``: best ``metric`` among points with ``bound_metric <= bound``, else the
+    knee of the front. ``knee``: the knee of the front."""
+
+    rule: str = "constrained"
+    metric: str = "hm"
+    mode: str = "max"
+    bound_metric: str = "ece"
+    bound: float = 10.0
+
+    def describe(self) -> str:
+        if self.rule == "knee":
+            return (
+                "knee of the Pareto front (closest to the ideal point, objectives scaled to [0, 1])"
+            )
+        best = "highest" if self.mode == "max" else "lowest"
+        return (
+            f"{best} {self.metric} among trials with {self.bound_metric} <= {self.bound:g}, "
+            "else the knee of the Pareto front"
+        )
+
+
+@dataclass(frozen=True)
+class Selection:
+    front: list[int]
+    selected: int | None
+    reason: str
+
+
+def select(
+    points: Sequence[Mapping[str, float]], objectives: Sequence[Objective], rule: SelectionRule
+) -> Selection:
+    """Apply ``rule`` to points that carry every objective; returns indices into ``points``."""
+    if not points:
+        return Selection([], None, "no finished trials")
+    front = pareto_front(points, objectives)
+    if rule.rule == "constrained":
+        feasible = [i for i, p in enumerate(points) if p[rule.bound_metric] <= rule.bound]
+        if feasible:
+            sign = 1 if rule.mode == "max" else -1
+            best = max(  # ties go to the lower bound metric, so the choice is never dominated
+                feasible,
+                key=lambda i: (sign * points[i][rule.metric], -points[i][rule.bound_metric], -i),
+            )
+            return Selection(
+                front, best, f"{rule.metric} best with {rule.bound_metric} <= {rule.bound:g}"
+            )
+    reason = (
+        "knee of the front"
+        if rule.rule == "knee"
+        else f"no trial has {rule.bound_metric} <= {rule.bound:g}: knee of the front"
+    )
+    return Selection(front, knee(points, objectives, front), reason)
