@@ -13,10 +13,10 @@ import os
 import sys
 import traceback
 
-from orchestrator.commands import evaluate, setup, trial
+from orchestrator.commands import evaluate, report, setup, sweep, trial
 from workers.errors import UserError
 
-COMMAND_GROUPS = (setup, evaluate, trial)
+COMMAND_GROUPS = (setup, evaluate, trial, sweep, report)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,

@@ -1,31 +1,145 @@
 """Spec files: YAML turned into typed, validated objects at the edge.
 
-A spec holds the trial's sections (``model``, ``data``, ``prompt``, ``method``, ``train``);
-the sweep's sections join them as the sweep lands. Errors name the file and the key path.
+A spec has the trial's sections (``model``, ``data``, ``prompt``, ``method``, ``train``: the
+fixed values of every trial) and the sweep's (``search``, ``space``, ``objectives``,
+``selection``, ``resources``, ``tracking``). Every error names the file and the key path.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from difflib import get_close_matches
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from workers.config import TrialConfig
+from workers.config import REPORTED_METRICS, TrialConfig
 from workers.errors import ConfigError
 
 TRIAL_SECTIONS = ("model", "data", "prompt", "method", "train")
+SWEEP_SECTIONS = ("search", "space", "objectives", "selection", "resources", "tracking")
+SAMPLERS = ("tpe", "nsga2", "gp", "random", "grid")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Dimension(_Strict):
+    """One search dimension: a range (``low``/``high``), ``choices``, or a fixed ``value``."""
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    int_: bool = Field(False, alias="int")
+    choices: list[Any] | None = None
+    value: Any = None
+    when: dict[str, Any] | None = None  # only sampled when these trial paths have these values
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Dimension:
+        kinds = [
+            self.low is not None or self.high is not None,
+            self.choices is not None,
+            self.value is not None,
+        ]
+        if sum(kinds) != 1:
+            raise ValueError("give exactly one of low/high, choices or value")
+        if kinds[0]:
+            if self.low is None or self.high is None:
+                raise ValueError("a range needs both low and high")
+            if self.low > self.high:
+                raise ValueError(
+                    f"low <= high must hold, but got (low={self.low}, high={self.high})"
+                )
+            if self.log and self.low <= 0:
+                raise ValueError(f"log=true needs low > 0, but got low={self.low}")
+        if self.choices is not None and not self.choices:
+            raise ValueError("choices must not be empty")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return (
+            "range" if self.low is not None else "choices" if self.choices is not None else "fixed"
+        )
+
+
+class NamedPoint(_Strict):
+    name: str
+    values: dict[str, Any]
+
+
+class Asha(_Strict):
+    metric: str = "hm"
+    mode: Literal["max", "min"] = "max"
+    grace_period: int = Field(2, ge=1)
+    reduction_factor: float = Field(2.0, gt=1)
+
+
+class Search(_Strict):
+    num_trials: int = Field(12, ge=1)
+    max_concurrent: int = Field(2, ge=1)
+    sampler: Literal["tpe", "nsga2", "gp", "random", "grid"] = "tpe"
+    scheduler: Literal["none", "asha"] = "none"
+    asha: Asha = Asha()
+    seed: int = 0
+    max_failures: int = Field(1, ge=0)  # retries of a failed trial
+    points_to_evaluate: list[NamedPoint] = []
+
+
+class Objective(_Strict):
+    metric: str
+    mode: Literal["max", "min"]
+
+
+class Selection(_Strict):
+    rule: Literal["constrained", "knee"] = "constrained"
+    metric: str = "hm"
+    mode: Literal["max", "min"] = "max"
+    bound_metric: str = "ece"
+    bound: float = 10.0
+
+
+class Resources(_Strict):
+    cpu: float = Field(1.0, gt=0)
+    gpu: float = Field(0.0, ge=0)
+
+
+class Tracking(_Strict):
+    uri: str | None = None  # None: sqlite:///<cwd>/mlflow.db
+    experiment: str = "orch"
+
+
+class SweepSections(_Strict):
+    search: Search = Search()
+    space: dict[str, Dimension] = {}
+    objectives: list[Objective] = [
+        Objective(metric="hm", mode="max"),
+        Objective(metric="ece", mode="min"),
+    ]
+    selection: Selection = Selection()
+    resources: Resources = Resources()
+    tracking: Tracking = Tracking()
 
 
 @dataclass(frozen=True)
 class Spec:
     path: Path
-    trial: TrialConfig
+    trial: TrialConfig  # the fixed part of every trial
+    sweep: SweepSections
+    raw: dict  # the resolved YAML (overrides applied), logged as an artifact
+
+
+def trial_paths() -> list[str]:
+    return [f"{s.name}.{f.name}" for s in fields(TrialConfig) for f in fields(s.default_factory)]
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
-    """``["method.w=2", "data.dataset=dtd"]`` -> ``{"method.w": 2, "data.dataset": "dtd"}``."""
+    """``["method.w=2", "search.num_trials=4"]`` -> ``{"method.w": 2, "search.num_trials": 4}``."""
     overrides = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -33,6 +147,39 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
             raise ConfigError(f"--set expects key.path=value, got {pair!r}")
         overrides[key.strip()] = yaml.safe_load(value) if value else None
     return overrides
+
+
+def _apply(raw: dict, path: Path, overrides: dict[str, Any]) -> None:
+    for dotted, value in overrides.items():
+        parts = dotted.split(".")
+        if parts[0] not in TRIAL_SECTIONS + SWEEP_SECTIONS:
+            close = get_close_matches(parts[0], TRIAL_SECTIONS + SWEEP_SECTIONS, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"--set {dotted}: unknown section '{parts[0]}'{hint}")
+        node = raw
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {dotted}: '{part}' in {path} is not a mapping")
+        node[parts[-1]] = value
+
+
+def _pydantic_message(path: Path, exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-after"))
+    if err["type"] == "extra_forbidden":
+        parent, _, key = loc.rpartition(".")
+        model = SweepSections
+        for part in parent.split(".") if parent else []:
+            annotation = model.model_fields.get(part)
+            inner = getattr(annotation, "annotation", None) if annotation else None
+            model = inner if isinstance(inner, type) and issubclass(inner, BaseModel) else Dimension
+        known = [f.alias or n for n, f in model.model_fields.items()]
+        close = get_close_matches(key, known, n=1)
+        hint = f" (did you mean '{parent + '.' if parent else ''}{close[0]}'?)" if close else ""
+        return f"{path}: unknown key '{loc}'{hint}"
+    found = err.get("input")
+    return f"{path}: {loc}: {err['msg']} (found {found!r})"
 
 
 def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> Spec:
@@ -47,15 +194,63 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> Spec
         raise ConfigError(f"{path}: malformed YAML{where}: {getattr(exc, 'problem', exc)}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a spec is a mapping of sections, got {type(raw).__name__}")
-    for section, value in raw.items():
-        if section in TRIAL_SECTIONS and not isinstance(value, dict):
-            raise ConfigError(f"{path}: '{section}' must be a mapping, got {value!r}")
-    trial_raw = {s: dict(v) for s, v in raw.items() if s in TRIAL_SECTIONS}
-    unknown = [s for s in raw if s not in TRIAL_SECTIONS]
+    _apply(raw, path, overrides or {})
+    for section in raw:
+        if section not in TRIAL_SECTIONS + SWEEP_SECTIONS:
+            close = get_close_matches(section, TRIAL_SECTIONS + SWEEP_SECTIONS, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"{path}: unknown section '{section}'{hint}")
+        if not isinstance(raw[section], dict | list) or raw[section] is None:
+            raise ConfigError(f"{path}: '{section}' must be a mapping, got {raw[section]!r}")
     try:
-        if unknown:
-            TrialConfig.from_dict({unknown[0]: {}})  # raises with a 'did you mean'
-        trial = TrialConfig.from_dict(trial_raw).with_overrides(overrides or {})
+        trial = TrialConfig.from_dict({s: dict(raw.get(s) or {}) for s in TRIAL_SECTIONS})
     except (TypeError, ConfigError) as exc:
         raise ConfigError(f"{path}: {exc}") from exc
-    return Spec(path=path, trial=trial)
+    try:
+        sweep = SweepSections(**{s: raw[s] for s in SWEEP_SECTIONS if s in raw})
+    except ValidationError as exc:
+        raise ConfigError(_pydantic_message(path, exc)) from None
+    _check_sweep(path, trial, sweep)
+    return Spec(path=path, trial=trial, sweep=sweep, raw=raw)
+
+
+def _check_sweep(path: Path, trial: TrialConfig, sweep: SweepSections) -> None:
+    known = trial_paths()
+    for key in list(sweep.space) + [k for p in sweep.search.points_to_evaluate for k in p.values]:
+        if key not in known:
+            close = get_close_matches(key, known, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"{path}: space/points key '{key}' is not a trial setting{hint}")
+    for dim_key, dim in sweep.space.items():
+        for cond in dim.when or {}:
+            if cond not in known:
+                raise ConfigError(f"{path}: space.{dim_key}.when: '{cond}' is not a trial setting")
+    metrics = [o.metric for o in sweep.objectives] + [
+        sweep.selection.metric,
+        sweep.selection.bound_metric,
+    ]
+    if sweep.search.scheduler == "asha":
+        metrics.append(sweep.search.asha.metric)
+    for metric in metrics:
+        if metric not in REPORTED_METRICS:
+            raise ConfigError(
+                f"{path}: objective/selection metric '{metric}' is not reported by the trial "
+                f"(it reports {', '.join(REPORTED_METRICS)})"
+            )
+    if not sweep.objectives:
+        raise ConfigError(f"{path}: objectives: at least one objective is needed")
+    # every fixed value and every corner of the space must make a valid trial
+    try:
+        for key, dim in sweep.space.items():
+            for value in _corners(dim):
+                trial.with_overrides({key: value})
+        for point in sweep.search.points_to_evaluate:
+            trial.with_overrides(point.values)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: space: {exc}") from exc
+
+
+def _corners(dim: Dimension) -> list[Any]:
+    if dim.kind == "range":
+        return [int(dim.low), int(dim.high)] if dim.int_ else [dim.low, dim.high]
+    return list(dim.choices) if dim.kind == "choices" else [dim.value]

@@ -15,6 +15,9 @@ from workers.errors import ConfigError
 
 VOCABULARIES = ("wordnet_nouns", "wordnet_near_ood", "random_words", "random_strings")
 RESAMPLE = ("step", "epoch", "never")
+# What a trial reports each epoch (validation, in %) and, prefixed test_, at its end.
+REPORTED_METRICS = ("base_acc", "new_acc", "hm", "ece_base", "ece_new", "ece")
+FINAL_KEY = "test_hm"  # only a trial's last report has it: early-stopped trials lack it
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,12 @@ import torch.nn.functional as F
 from workers.config import TrialConfig
 from workers.episode import Episode, prepare_episode
 from workers.losses import dor_loss, entropy_hinge, kg_loss, prompt_objective
-from workers.metrics import accuracy, expected_calibration_error, harmonic_mean
+from workers.metrics import (
+    accuracy,
+    expected_calibration_error,
+    harmonic_mean,
+    reliability_bins,
+)
 from workers.mixture import IN, OUT, SPECIALIZED, CoAWeights, mixture_logits
 from workers.model import Clip, create_clip
 from workers.prompts import create_prompt_learner, encode_prompts, freeze_prompts
@@ -240,6 +245,7 @@ def run_trial(
     report: Report | None = None,
     checkpoint_dir: str | Path | None = None,
     cache: str | Path | None = None,
+    diagnostics: dict | None = None,
 ) -> dict[str, float]:
     """Train and evaluate one configuration; returns the final validation and test metrics.
 
@@ -275,4 +281,17 @@ def run_trial(
             report(metrics, state)
     final = {**trainer.evaluate(trainer.ep.val), **trainer.evaluate(trainer.ep.test, "test_")}
     final["pool_new_class_overlap"] = trainer.ep.pool.new_class_overlap
+    if diagnostics is not None:  # reliability-diagram bins of the test split, as plain lists
+        for subset in ("base", "new"):
+            split = trainer.ep.test[subset]
+            bins = reliability_bins(
+                trainer.probs(split.feats, subset).cpu(), split.labels, cfg.train.n_bins
+            )
+            diagnostics[f"reliability_{subset}"] = {
+                "edges": bins.edges.tolist(),
+                "counts": bins.counts.tolist(),
+                "accuracy": bins.accuracy.tolist(),
+                "confidence": bins.confidence.tolist(),
+            }
+        diagnostics["prompt_state"] = trainer.state(total_epochs(cfg) - 1)
     return final

@@ -1,0 +1,68 @@
+"""``orch sweep`` and ``orch validate``: run a spec's search, or check it without running."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from orchestrator.spec import load_spec, parse_overrides
+
+
+def _spec_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", help="YAML spec, e.g. search_spaces/cocoa.yaml")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any key, e.g. search.num_trials=4 (repeatable)",
+    )
+    parser.add_argument("--tracking-uri", default=None, help="MLflow URI (overrides tracking.uri)")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    sweep = commands.add_parser("sweep", help="search a spec's space with Ray Tune + Optuna")
+    _spec_args(sweep)
+    sweep.add_argument(
+        "--resume", action="store_true", help="continue the newest interrupted sweep"
+    )
+    sweep.add_argument("--storage", default=None, help="Ray results folder (default ./orch_runs)")
+    sweep.add_argument("--address", default=None, help="Ray cluster address (default: local)")
+    sweep.add_argument("--json", action="store_true", help="print the result as JSON")
+    sweep.set_defaults(run=run_sweep_command)
+    validate = commands.add_parser("validate", help="check a spec without running a trial")
+    _spec_args(validate)
+    validate.set_defaults(run=run_validate)
+
+
+def run_sweep_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from orchestrator.report import print_result
+    from orchestrator.sweep import run_sweep
+    from orchestrator.validate import validate
+
+    spec = load_spec(args.spec, parse_overrides(args.overrides))
+    validate(spec, tracking_uri=args.tracking_uri)
+    result = run_sweep(
+        spec,
+        tracking_uri=args.tracking_uri,
+        resume=args.resume,
+        storage=Path(args.storage) if args.storage else None,
+        ray_address=args.address,
+    )
+    if args.json:
+        print(json.dumps(result.as_json(), indent=2))
+    else:
+        print_result(result, uri=args.tracking_uri or spec.sweep.tracking.uri)
+    return 0
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    from orchestrator.validate import validate
+
+    spec = load_spec(args.spec, parse_overrides(args.overrides))
+    for line in validate(spec, tracking_uri=args.tracking_uri):
+        print(f"ok  {line}")
+    return 0

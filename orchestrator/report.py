@@ -1,0 +1,100 @@
+"""Reading a finished sweep back from MLflow: the front, the selection, the exported spec."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from orchestrator.results import SweepResult, collect
+from orchestrator.selection import SelectionRule
+from orchestrator.tracking import TrackingError, check_reachable, resolve_uri
+
+SHOWN = ("hm", "ece", "base_acc", "new_acc")
+
+
+def load_result(experiment: str | None, uri: str | None) -> SweepResult:
+    """The newest sweep (parent run) of ``experiment`` (default: the newest sweep anywhere)."""
+    from mlflow.tracking import MlflowClient
+
+    uri = resolve_uri(uri)
+    check_reachable(uri)
+    client = MlflowClient(tracking_uri=uri)
+    if experiment:
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            raise TrackingError(f"no experiment '{experiment}' in {uri}")
+        experiments = [found]
+    else:
+        experiments = client.search_experiments()
+    parents = client.search_runs(
+        [e.experiment_id for e in experiments],
+        filter_string="tags.`orch.sweep` != ''",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not parents:
+        raise TrackingError(
+            f"no sweep found in {uri}"
+            + (f" for '{experiment}'" if experiment else "")
+            + ": run `orch sweep SPEC` first"
+        )
+    parent = parents[0]
+    objectives = [tuple(o.split(":")) for o in parent.data.tags["orch.objectives"].split(",")]
+    rule = _rule_from_spec(client, parent.info.run_id)
+    name = client.get_experiment(parent.info.experiment_id).name
+    return collect(client, parent.info.experiment_id, parent.info.run_id, objectives, rule, name)
+
+
+def _rule_from_spec(client, parent_run_id: str) -> SelectionRule:
+    path = client.download_artifacts(parent_run_id, "spec.yaml")
+    selection = (yaml.safe_load(Path(path).read_text()) or {}).get("selection") or {}
+    return SelectionRule(**selection)
+
+
+def print_result(result: SweepResult, uri: str | None = None) -> None:
+    finished = [t for t in result.trials if t.finished]
+    pruned = [t for t in result.trials if t.tags.get("pruned") == "true"]
+    failed = [t for t in result.trials if t.status == "FAILED"]
+    print(
+        f"sweep {result.experiment}: {len(finished)} finished, {len(pruned)} pruned, "
+        f"{len(failed)} failed"
+    )
+    nodes: dict[str, int] = {}
+    for t in finished:
+        nodes[t.tags.get("node", "?")] = nodes.get(t.tags.get("node", "?"), 0) + 1
+    if nodes:
+        print("trials per node: " + ", ".join(f"{n} {c}" for n, c in sorted(nodes.items())))
+    print(f"selection: {result.rule.describe()}")
+    header = (
+        "  ".join(f"{m:>8}" for m in SHOWN) + "  " + "  ".join(f"{'test_' + m:>10}" for m in SHOWN)
+    )
+    print(f"{'':2}{'trial':<48}{header}")
+    for t in sorted(finished, key=lambda t: -t.metrics.get("hm", 0)):
+        if not t.pareto:
+            continue
+        mark = "* " if t.selected else "  "
+        values = "  ".join(f"{t.metrics.get(m, float('nan')):8.2f}" for m in SHOWN)
+        tests = "  ".join(f"{t.metrics.get('test_' + m, float('nan')):10.2f}" for m in SHOWN)
+        print(f"{mark}{t.name[:46]:<48}{values}  {tests}")
+    chosen = result.selected
+    if chosen:
+        print(f"selected ({result.reason}): {chosen.name}  run {chosen.run_id}")
+    print(f"results: MLflow {resolve_uri(uri)} (`orch ui`), `orch report`, `orch export`")
+
+
+def export_spec(result: SweepResult, uri: str | None, out: Path) -> Path:
+    """The selected trial's full configuration as a spec that `orch trial` runs as is."""
+    from mlflow.tracking import MlflowClient
+
+    chosen = result.selected
+    if chosen is None:
+        raise TrackingError(f"sweep {result.experiment} has no selected trial to export")
+    client = MlflowClient(tracking_uri=resolve_uri(uri))
+    config = json.loads(
+        Path(client.download_artifacts(chosen.run_id, "trial_config.json")).read_text()
+    )
+    header = f"# exported from sweep {result.experiment}, run {chosen.run_id} ({chosen.name})\n"
+    out.write_text(header + yaml.safe_dump(config, sort_keys=False))
+    return out

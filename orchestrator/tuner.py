@@ -1,0 +1,169 @@
+"""Ray Tune + Optuna: the sweep's scheduling, search and resume.
+
+Trainables and the cache fill are named here by thin wrappers that import the data plane
+only inside the Ray worker, so the driver never loads torch.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orchestrator.space import CONSTANTS_ATTR, POINT_ATTR, SpaceSampler, create_sampler, flatten
+from orchestrator.spec import Spec
+from workers.errors import UserError
+
+log = logging.getLogger(__name__)
+STATE_FILE = "orch_sweep.json"
+
+
+def train(config: dict[str, Any]) -> None:
+    from workers.trainable import train_trial
+
+    train_trial(config)
+
+
+def fill(trial_dicts: list[dict[str, Any]], cache_dir: str | None) -> int:
+    from workers.trainable import fill_cache
+
+    return fill_cache(trial_dicts, cache_dir)
+
+
+@dataclass(frozen=True)
+class SweepPaths:
+    storage: Path  # Ray's storage_path (absolute)
+    name: str  # experiment folder under it
+
+    @property
+    def experiment(self) -> Path:
+        return self.storage / self.name
+
+    @property
+    def state(self) -> Path:
+        return self.experiment / STATE_FILE
+
+    def read_state(self) -> dict:
+        return json.loads(self.state.read_text()) if self.state.is_file() else {}
+
+    def write_state(self, **values) -> None:
+        self.experiment.mkdir(parents=True, exist_ok=True)
+        self.state.write_text(json.dumps({**self.read_state(), **values}, indent=2))
+
+
+def build_searcher(spec: Spec):
+    objectives = spec.sweep.objectives
+    from orchestrator.search import SweepSearch
+
+    searcher = SweepSearch(
+        space=SpaceSampler(spec),
+        metric=[o.metric for o in objectives] if len(objectives) > 1 else objectives[0].metric,
+        mode=[o.mode for o in objectives] if len(objectives) > 1 else objectives[0].mode,
+        sampler=create_sampler(spec),
+    )
+    space = spec.sweep.space
+    for point in spec.sweep.search.points_to_evaluate:
+        searched = {k: v for k, v in point.values.items() if k in space}
+        constants = {k: v for k, v in point.values.items() if k not in space}
+        searcher._ot_study.enqueue_trial(  # noqa: SLF001  (named points carry their constants)
+            searched, user_attrs={POINT_ATTR: point.name, CONSTANTS_ATTR: constants}
+        )
+    return searcher
+
+
+def cache_fill_configs(spec: Spec) -> list[dict[str, Any]]:
+    """One trial config per distinct episode (seed x vocabulary) the sweep can draw."""
+    varying = {}
+    for key in ("train.seed", "method.outlier_vocab"):
+        dim = spec.sweep.space.get(key)
+        if dim is not None and dim.kind == "choices":
+            varying[key] = list(dim.choices)
+    for point in spec.sweep.search.points_to_evaluate:
+        for key in varying:
+            if key in point.values and point.values[key] not in varying[key]:
+                varying[key].append(point.values[key])
+    base = spec.trial.to_dict()
+    return [
+        {"trial": base, **dict(zip(varying, combo, strict=True))}
+        for combo in itertools.product(*varying.values())
+    ]
+
+
+def build_tuner(
+    spec: Spec, paths: SweepPaths, callbacks: list, *, resume: bool, cache_dir: str | None
+):
+    from ray import tune
+    from ray.tune import RunConfig, TuneConfig, Tuner
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search import ConcurrencyLimiter
+
+    search = spec.sweep.search
+    trainable = tune.with_resources(
+        train, {"cpu": spec.sweep.resources.cpu, "gpu": spec.sweep.resources.gpu}
+    )
+    if resume:
+        if not paths.experiment.is_dir() or not Tuner.can_restore(str(paths.experiment)):
+            raise UserError(
+                f"--resume: nothing to resume at {paths.experiment}; start the sweep "
+                "without --resume"
+            )
+        return Tuner.restore(
+            str(paths.experiment), trainable=trainable, resume_unfinished=True, resume_errored=True
+        )
+    scheduler = None
+    if search.scheduler == "asha":  # ranks on one metric; its stopped trials reach Optuna pruned
+        asha = search.asha
+        scheduler = ASHAScheduler(
+            time_attr="training_iteration",
+            metric=asha.metric,
+            mode=asha.mode,
+            max_t=1000,
+            grace_period=asha.grace_period,
+            reduction_factor=asha.reduction_factor,
+        )
+    return Tuner(
+        trainable,
+        param_space={"trial": spec.trial.to_dict(), "cache_dir": cache_dir},
+        tune_config=TuneConfig(
+            search_alg=ConcurrencyLimiter(
+                build_searcher(spec), max_concurrent=search.max_concurrent
+            ),
+            scheduler=scheduler,
+            num_samples=search.num_trials,
+        ),
+        run_config=RunConfig(
+            name=paths.name,
+            storage_path=str(paths.storage),
+            callbacks=callbacks,
+            failure_config=tune.FailureConfig(max_failures=search.max_failures),
+            verbose=0,
+        ),
+    )
+
+
+def fixed_values(spec: Spec) -> dict[str, Any]:
+    return flatten(spec.trial.to_dict())
+
+
+def ray_init(address: str | None = None) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    try:
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=True,
+            logging_level=logging.WARNING,
+        )
+    except (ConnectionError, RuntimeError) as exc:
+        raise UserError(
+            f"cannot connect to Ray at {address or 'a new local instance'}: {exc}"
+        ) from None
