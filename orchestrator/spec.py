@@ -156,6 +156,15 @@ def _apply(raw: dict, path: Path, overrides: dict[str, Any]) -> None:
             close = get_close_matches(parts[0], TRIAL_SECTIONS + SWEEP_SECTIONS, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise ConfigError(f"--set {dotted}: unknown section '{parts[0]}'{hint}")
+        if parts[0] == "space":  # space keys are dotted trial paths themselves
+            rest = ".".join(parts[1:])
+            space = raw.setdefault("space", {})
+            if rest in space or "." not in rest or rest.count(".") == 1:
+                space[rest] = value
+            else:
+                key, field = rest.rsplit(".", 1)
+                space.setdefault(key, {})[field] = value
+            continue
         node = raw
         for part in parts[:-1]:
             node = node.setdefault(part, {})

@@ -135,21 +135,6 @@ def _tune_callback_base():
     return Callback
 
 
-class _Runs:
-    """The child runs of one parent, by Ray trial id (found again after a resume)."""
-
-    def __init__(self, client, experiment_id: str, parent_run_id: str) -> None:
-        self.client, self.experiment_id, self.parent = client, experiment_id, parent_run_id
-        found = client.search_runs(
-            [experiment_id],
-            filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
-            max_results=10000,
-        )
-        self.by_trial = {
-            r.data.tags[TRIAL_ID_TAG]: r.info.run_id for r in found if TRIAL_ID_TAG in r.data.tags
-        }
-
-
 def make_callback(spec: Spec, uri: str, experiment_id: str, parent_run_id: str):
     """A Tune callback that mirrors every trial into a child run of ``parent_run_id``."""
     from mlflow.tracking import MlflowClient
@@ -157,12 +142,42 @@ def make_callback(spec: Spec, uri: str, experiment_id: str, parent_run_id: str):
     class MlflowTrials(_tune_callback_base()):
         def __init__(self) -> None:
             self.client = MlflowClient(tracking_uri=uri)
-            self.runs = _Runs(self.client, experiment_id, parent_run_id)
+            self.by_trial: dict[str, str] = {}  # a cache: MLflow's tags are the truth
+            self.frozen: set[str] = set()  # trials whose runs were already complete
             self.last: dict[str, dict] = {}
 
+        # Tuner.restore brings back the callbacks pickled with the experiment, so their state
+        # may be stale: the client is rebuilt and run ids are looked up again in MLflow.
+        def __getstate__(self) -> dict:
+            return {}
+
+        def __setstate__(self, state: dict) -> None:
+            self.__init__()
+
+        def children(self, trial_id: str | None = None) -> dict[str, str]:
+            query = f"tags.mlflow.parentRunId = '{parent_run_id}'"
+            if trial_id:
+                query += f" and tags.{TRIAL_ID_TAG} = '{trial_id}'"
+            found = self.client.search_runs([experiment_id], filter_string=query, max_results=10000)
+            return {
+                r.data.tags[TRIAL_ID_TAG]: r.info.run_id
+                for r in found
+                if TRIAL_ID_TAG in r.data.tags
+            }
+
         def run_id(self, trial) -> str:
-            run_id = self.runs.by_trial.get(trial.trial_id)
+            run_id = self.by_trial.get(trial.trial_id)
             if run_id is None:
+                run_id = self.children(trial.trial_id).get(trial.trial_id)
+                if run_id is not None:  # resumed: the run exists, reuse it
+                    self.by_trial[trial.trial_id] = run_id
+                    if self.client.get_run(run_id).info.status == "FINISHED":
+                        # finished after the killed driver's last state save: Tune reruns it,
+                        # MLflow keeps the first, complete record
+                        self.frozen.add(trial.trial_id)
+                    else:
+                        self.client.set_terminated(run_id, status="RUNNING")
+                    return run_id
                 overrides = dict(trial.config)
                 run = self.client.create_run(
                     experiment_id,
@@ -173,11 +188,9 @@ def make_callback(spec: Spec, uri: str, experiment_id: str, parent_run_id: str):
                         **({"point": overrides["orch_point"]} if "orch_point" in overrides else {}),
                     },
                 )
-                run_id = self.runs.by_trial[trial.trial_id] = run.info.run_id
+                run_id = self.by_trial[trial.trial_id] = run.info.run_id
                 for key, value in trial_params(spec, overrides).items():
                     self.client.log_param(run_id, key, value)
-            else:
-                self.client.set_terminated(run_id, status="RUNNING")
             return run_id
 
         def on_trial_start(self, iteration, trials, trial, **info):
@@ -185,6 +198,8 @@ def make_callback(spec: Spec, uri: str, experiment_id: str, parent_run_id: str):
 
         def on_trial_result(self, iteration, trials, trial, result, **info):
             run_id = self.run_id(trial)
+            if trial.trial_id in self.frozen:
+                return
             self.last[trial.trial_id] = result
             step = int(result.get("epoch", result.get("training_iteration", 0)))
             metrics = epoch_metrics(result)
@@ -195,6 +210,8 @@ def make_callback(spec: Spec, uri: str, experiment_id: str, parent_run_id: str):
 
         def on_trial_complete(self, iteration, trials, trial, **info):
             run_id = self.run_id(trial)
+            if trial.trial_id in self.frozen:
+                return
             result = self.last.get(trial.trial_id) or trial.last_result or {}
             if FINAL_KEY not in result:
                 self.client.set_tag(run_id, "pruned", "true")
@@ -206,11 +223,22 @@ def make_callback(spec: Spec, uri: str, experiment_id: str, parent_run_id: str):
 
         def on_trial_error(self, iteration, trials, trial, **info):
             run_id = self.run_id(trial)
+            if trial.trial_id in self.frozen:
+                return
             text = "unknown error"
             if trial.error_file and Path(trial.error_file).is_file():
                 text = Path(trial.error_file).read_text()[-4000:]
             self.client.set_tag(run_id, "error", text)
             self.client.set_terminated(run_id, status="FAILED")
+
+        def on_experiment_end(self, trials, **info):
+            """A trial started just before a killed driver's last state save is unknown to the
+            restored experiment (Tune starts a fresh one instead): drop its orphaned run."""
+            known = {t.trial_id for t in trials}
+            for trial_id, run_id in self.children().items():
+                if trial_id not in known:
+                    self.client.delete_run(run_id)
+                    self.by_trial.pop(trial_id, None)
 
         def _artifacts(self, run_id: str, trial, result: dict) -> None:
             with tempfile.TemporaryDirectory() as folder:

@@ -155,6 +155,9 @@ def ray_init(address: str | None = None) -> None:
     if ray.is_initialized():
         return
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # save the experiment state after every event, so a killed driver's resume reruns as
+    # little as possible (the state is a few kB per trial)
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "0")
     try:
         ray.init(
             address=address,

@@ -15,15 +15,18 @@ def brute_force_front(points):
     def strictly(a, b):
         return a["hm"] > b["hm"] or a["ece"] < b["ece"]
 
-    return [i for i, p in enumerate(points)
-            if not any(better_or_equal(q, p) and strictly(q, p) for j, q in enumerate(points) if j != i)]
+    return [
+        i
+        for i, p in enumerate(points)
+        if not any(better_or_equal(q, p) and strictly(q, p) for j, q in enumerate(points) if j != i)
+    ]
 
 
 def test_front_hand_made():
     points = [
-        {"hm": 70, "ece": 5},   # front
-        {"hm": 75, "ece": 9},   # front
-        {"hm": 68, "ece": 6},   # dominated by 0
+        {"hm": 70, "ece": 5},  # front
+        {"hm": 75, "ece": 9},  # front
+        {"hm": 68, "ece": 6},  # dominated by 0
         {"hm": 80, "ece": 20},  # front
         {"hm": 75, "ece": 12},  # dominated by 1
     ]
@@ -33,11 +36,15 @@ def test_front_hand_made():
 def test_front_matches_brute_force_on_random_points():
     rng = random.Random(0)
     for _ in range(200):
-        points = [{"hm": rng.randint(0, 10), "ece": rng.randint(0, 10)} for _ in range(rng.randint(1, 12))]
+        points = [
+            {"hm": rng.randint(0, 10), "ece": rng.randint(0, 10)} for _ in range(rng.randint(1, 12))
+        ]
         front = pareto_front(points, OBJ)
         assert front == brute_force_front(points)
         for i, j in itertools.product(front, repeat=2):
-            assert not dominates([points[i]["hm"], -points[i]["ece"]], [points[j]["hm"], -points[j]["ece"]])
+            assert not dominates(
+                [points[i]["hm"], -points[i]["ece"]], [points[j]["hm"], -points[j]["ece"]]
+            )
 
 
 def test_constrained_rule_and_knee_fallback():

@@ -1,0 +1,221 @@
+"""`orch sweep` on real Ray and a real MLflow store (SQLite), judged by what MLflow holds."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.helpers import ROOT, assert_one_line_error
+
+SPEC = str(ROOT / "search_spaces" / "cocoa.yaml")
+TINY = [
+    "--set",
+    "data.shots=2",
+    "--set",
+    "data.n_views=1",
+    "--set",
+    "train.epochs=2",
+    "--set",
+    "train.weight_epochs=1",
+    "--set",
+    "method.pool_size=200",
+    "--set",
+    "space.method.outlier_vocab.choices=[random_words, random_strings]",
+]
+PARAMS = {"w", "lambda", "outlier_vocab", "train.lr", "method.resample_every", "train.epochs"}
+
+
+def orch(cwd, *args, timeout=900):
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def client_for(cwd):
+    return MlflowClient(tracking_uri=f"sqlite:///{cwd / 'mlflow.db'}")
+
+
+def children(client, experiment="cocoa-toyworld"):
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    parents = [r for r in runs if "orch.sweep" in r.data.tags]
+    kids = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+    return parents, kids
+
+
+@pytest.mark.slow
+def test_sweep_leaves_parent_and_children_in_mlflow(tmp_path):
+    result = orch(tmp_path, "sweep", SPEC, *TINY, "--set", "search.num_trials=3")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "selected" in result.stdout and "orch report" in result.stdout
+
+    client = client_for(tmp_path)
+    parents, kids = children(client)
+    assert len(parents) == 1 and len(kids) == 3
+    parent = parents[0]
+    assert {k.data.tags["mlflow.parentRunId"] for k in kids} == {parent.info.run_id}
+    assert {k.info.status for k in kids} == {"FINISHED"}
+    coop = [k for k in kids if k.data.tags.get("point") == "coop"]
+    assert (
+        len(coop) == 1
+        and coop[0].data.params["w"] == "0.0"
+        and coop[0].data.params["lambda"] == "0.0"
+    )
+    for kid in kids:
+        assert PARAMS <= set(kid.data.params)
+        history = client.get_metric_history(kid.info.run_id, "hm")
+        assert len(history) >= 2 and sorted(m.step for m in history) == [m.step for m in history]
+        for name in (
+            "base_acc",
+            "new_acc",
+            "hm",
+            "ece_base",
+            "ece_new",
+            "ece",
+            "loss_ce",
+            "test_hm",
+            "test_ece",
+        ):
+            assert name in kid.data.metrics, name
+        assert not any(
+            k.startswith(("time_", "training_iteration", "timestamp")) for k in kid.data.metrics
+        )
+        artifacts = {a.path for a in client.list_artifacts(kid.info.run_id)}
+        assert {
+            "reliability_base.png",
+            "reliability_new.png",
+            "trial_config.json",
+            "prompt_state.pt",
+        } <= artifacts
+        assert kid.data.tags["node"]
+    assert {"spec.yaml", "pareto.png", "objectives_vs_params.png"} <= {
+        a.path for a in client.list_artifacts(parent.info.run_id)
+    }
+
+    report = orch(tmp_path, "report", "--json")
+    assert report.returncode == 0, report.stderr
+    data = json.loads(report.stdout)
+    assert set(data) >= {"experiment", "objectives", "trials", "selected"}
+    front = [t for t in data["trials"] if t["pareto"]]
+    assert front and sum(t["selected"] for t in data["trials"]) == 1
+    for a in front:  # non-dominated
+        for b in data["trials"]:
+            assert not (
+                b["metrics"]["hm"] >= a["metrics"]["hm"]
+                and b["metrics"]["ece"] <= a["metrics"]["ece"]
+                and (
+                    b["metrics"]["hm"] > a["metrics"]["hm"]
+                    or b["metrics"]["ece"] < a["metrics"]["ece"]
+                )
+            )
+    selected = next(t for t in data["trials"] if t["selected"])
+    assert client.get_run(selected["run_id"]).data.tags["selected"] == "true"
+
+    exported = orch(tmp_path, "export", "-o", str(tmp_path / "best.yaml"))
+    assert exported.returncode == 0 and (tmp_path / "best.yaml").is_file()
+
+
+@pytest.mark.slow
+def test_asha_pruned_trials_are_tagged_and_never_on_the_front(tmp_path):
+    result = orch(
+        tmp_path,
+        "sweep",
+        SPEC,
+        *TINY,
+        "--set",
+        "search.num_trials=4",
+        "--set",
+        "search.max_concurrent=1",
+        "--set",
+        "search.scheduler=asha",
+        "--set",
+        "search.asha.grace_period=1",
+        "--set",
+        "search.asha.reduction_factor=2",
+        "--set",
+        "train.epochs=3",
+        "--set",
+        "search.points_to_evaluate=[]",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(orch(tmp_path, "report", "--json").stdout)
+    pruned = [t for t in data["trials"] if t["pruned"]]
+    assert len(data["trials"]) == 4 and pruned
+    assert not any(t["pareto"] or t["selected"] for t in pruned)
+    assert all(t["status"] == "KILLED" and "test_hm" not in t["metrics"] for t in pruned)
+
+
+@pytest.mark.slow
+def test_killed_sweep_resumes_with_every_trial_once(tmp_path):
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT)}
+    args = [
+        sys.executable,
+        "-m",
+        "orchestrator.cli",
+        "sweep",
+        SPEC,
+        *TINY,
+        "--set",
+        "search.num_trials=4",
+        "--set",
+        "search.max_concurrent=1",
+        "--set",
+        "train.epochs=3",
+    ]
+    proc = subprocess.Popen(
+        args,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    client = client_for(tmp_path)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        time.sleep(2)
+        if (tmp_path / "mlflow.db").exists():
+            try:
+                _, kids = children(client)
+            except Exception:
+                continue
+            if sum(k.info.status == "FINISHED" for k in kids) >= 1:
+                break
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    _, before = children(client)
+    finished_before = {k.data.tags["ray_trial_id"] for k in before if k.info.status == "FINISHED"}
+    assert finished_before
+
+    resumed = orch(tmp_path, "sweep", SPEC, *TINY, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    _, after = children(client)
+    ids = [k.data.tags["ray_trial_id"] for k in after]
+    assert len(ids) == len(set(ids)) == 4
+    assert {k.info.status for k in after} == {"FINISHED"}
+    for kid in after:  # finished trials were not rerun: their epoch history is not doubled
+        steps = [m.step for m in client.get_metric_history(kid.info.run_id, "hm")]
+        assert len(steps) == len(set(steps))
+
+
+def test_bad_input_starts_nothing(tmp_path):
+    result = orch(tmp_path, "sweep", SPEC, "--tracking-uri", "http://127.0.0.1:9")
+    assert_one_line_error(result, "http://127.0.0.1:9", "unreachable")
+    assert not (tmp_path / "orch_runs").exists() and not (tmp_path / "mlflow.db").exists()
+    resume = orch(tmp_path, "sweep", SPEC, "--resume")
+    assert_one_line_error(resume, "--resume", "no sweep")
+    assert not (tmp_path / "mlflow.db").exists()
+    typo = orch(tmp_path, "sweep", SPEC, "--set", "search.num_trails=2")
+    assert_one_line_error(typo, "search.num_trails", "did you mean")

@@ -1,0 +1,79 @@
+import optuna
+import pytest
+
+from orchestrator.space import SpaceSampler, grid, suggest
+from orchestrator.spec import Dimension, load_spec
+from tests.unit.test_spec import COCOA
+from workers.errors import ConfigError
+
+SPACE = {
+    "method.w": Dimension(low=0, high=10),
+    "method.mixture": Dimension(choices=[True, False]),
+    "method.d": Dimension(low=0, high=2, when={"method.mixture": True}),
+    "method.outlier_vocab": Dimension(choices=["random_words", "wordnet_nouns"]),
+    "train.lr": Dimension(low=1e-4, high=1e-2, log=True),
+    "train.epochs": Dimension(low=1, high=5, **{"int": True}),
+    "data.shots": Dimension(value=4),
+}
+
+
+def test_fixed_trial_replays_values_and_skips_inactive_dimensions():
+    values = {
+        "method.w": 2.5,
+        "method.mixture": False,
+        "method.outlier_vocab": "wordnet_nouns",
+        "train.lr": 0.001,
+        "train.epochs": 3,
+    }
+    chosen = suggest(optuna.trial.FixedTrial(values), SPACE, {})
+    assert chosen == {**values, "data.shots": 4}
+    assert "method.d" not in chosen  # d only exists when the mixture is on
+
+
+def test_conditional_dimension_is_sampled_when_its_condition_holds():
+    values = {
+        "method.w": 0.0,
+        "method.mixture": True,
+        "method.d": 1.5,
+        "method.outlier_vocab": "random_words",
+        "train.lr": 0.01,
+        "train.epochs": 1,
+    }
+    assert suggest(optuna.trial.FixedTrial(values), SPACE, {})["method.d"] == 1.5
+
+
+def test_condition_can_read_fixed_spec_values():
+    space = {"method.d": Dimension(low=0, high=2, when={"method.mixture": True})}
+    assert suggest(optuna.trial.FixedTrial({"method.d": 0.3}), space, {"method.mixture": True}) == {
+        "method.d": 0.3
+    }
+    assert suggest(optuna.trial.FixedTrial({}), space, {"method.mixture": False}) == {}
+
+
+def test_out_of_range_fixed_value_is_flagged_by_optuna():
+    with pytest.warns(UserWarning, match="out of the range"):
+        suggest(
+            optuna.trial.FixedTrial({"method.w": 11.0}), {"method.w": Dimension(low=0, high=10)}, {}
+        )
+
+
+def test_cocoa_space_samples_valid_trials():
+    spec = load_spec(COCOA)
+    sampler = SpaceSampler(spec)
+    study = optuna.create_study(
+        directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0)
+    )
+    for _ in range(20):
+        trial = study.ask()
+        sampler(trial)
+        spec.trial.with_overrides(trial.params)  # every sample is a valid trial
+        study.tell(trial, [1.0, 1.0])
+
+
+def test_grid_needs_steps():
+    assert grid({"a": Dimension(low=0, high=1, step=0.5), "b": Dimension(choices=["x"])}) == {
+        "a": [0.0, 0.5, 1.0],
+        "b": ["x"],
+    }
+    with pytest.raises(ConfigError, match="grid sampler needs choices or a step"):
+        grid({"a": Dimension(low=0, high=1)})
