@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup zero-shot test lint clean
+.PHONY: setup sweep zero-shot test lint clean
 
 # venv + editable install (re-run when pyproject.toml changes), then WordNet and the toy world.
 $(BIN)/.installed: pyproject.toml
@@ -14,6 +14,9 @@ $(BIN)/.installed: pyproject.toml
 
 setup: $(BIN)/.installed
 	$(BIN)/orch setup
+
+sweep: setup
+	$(BIN)/orch sweep search_spaces/cocoa.yaml
 
 zero-shot: setup
 	$(BIN)/orch zero-shot --dataset toyworld
