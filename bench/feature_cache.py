@@ -174,13 +174,14 @@ def main() -> None:
         for model in args.models:
             results = {}
             for which in ("cached", "warm", "coop"):
-                cache = Path(tmp) / f"cache-{model}"  # empty: the cached side pays its fill
+                # empty for the cold run, which pays the fill; the warm run reuses it
+                cache = Path(tmp) / f"cache-{model}"
                 out = subprocess.run(
                     [
                         sys.executable,
                         __file__,
                         "--side",
-                        which,
+                        "cached" if which == "warm" else which,
                         "--model",
                         model,
                         "--root",

@@ -11,15 +11,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_orch(
-    *args: str, env: dict | None = None, timeout: int = 600
+    *args: str, env: dict | None = None, cwd: Path = ROOT, timeout: int = 900
 ) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, **(env or {})}
+    """The real CLI in a fresh interpreter; throwaway local Ray clusters skip token auth."""
+    full_env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "orchestrator.cli", *args],
         capture_output=True,
         text=True,
         env=full_env,
-        cwd=ROOT,
+        cwd=cwd,
         timeout=timeout,
     )
 

@@ -5,25 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 
+from orchestrator.commands.common import add_spec_arguments
 from orchestrator.spec import load_spec, parse_overrides
-
-
-def _spec_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", help="YAML spec, e.g. search_spaces/cocoa.yaml")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override any key, e.g. search.num_trials=4 (repeatable)",
-    )
-    parser.add_argument("--tracking-uri", default=None, help="MLflow URI (overrides tracking.uri)")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     sweep = commands.add_parser("sweep", help="search a spec's space with Ray Tune + Optuna")
-    _spec_args(sweep)
+    add_spec_arguments(sweep)
     sweep.add_argument(
         "--resume", action="store_true", help="continue the newest interrupted sweep"
     )
@@ -32,7 +20,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     sweep.add_argument("--json", action="store_true", help="print the result as JSON")
     sweep.set_defaults(run=run_sweep_command)
     validate = commands.add_parser("validate", help="check a spec without running a trial")
-    _spec_args(validate)
+    add_spec_arguments(validate)
     validate.set_defaults(run=run_validate)
 
 

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from orchestrator.baselines import BASELINES, baseline_overrides
+from orchestrator.commands.common import add_spec_arguments
 from orchestrator.spec import load_spec, parse_overrides
 
 SHOWN = ("base_acc", "new_acc", "hm", "ece_base", "ece_new", "ece")
@@ -13,15 +14,7 @@ SHOWN = ("base_acc", "new_acc", "hm", "ece_base", "ece_new", "ece")
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("trial", help="train and evaluate one configuration (no Ray)")
-    parser.add_argument("spec", help="YAML spec")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a key, e.g. method.w=2 (repeatable)",
-    )
+    add_spec_arguments(parser, tracking=False)
     parser.add_argument(
         "--baseline",
         choices=sorted(BASELINES),

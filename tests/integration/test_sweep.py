@@ -10,7 +10,7 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import ROOT, assert_one_line_error
+from tests.helpers import ROOT, assert_one_line_error, run_orch
 
 SPEC = str(ROOT / "search_spaces" / "cocoa.yaml")
 TINY = [
@@ -30,16 +30,8 @@ TINY = [
 PARAMS = {"w", "lambda", "outlier_vocab", "train.lr", "method.resample_every", "train.epochs"}
 
 
-def orch(cwd, *args, timeout=900):
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "orchestrator.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+def orch(cwd, *args):
+    return run_orch(*args, cwd=cwd)
 
 
 def client_for(cwd):
