@@ -8,8 +8,9 @@ and peak memory are its own. The cached trial runs twice: first on an empty cach
 the fill: every view, validation and test image once), then again on the filled cache, as
 every trial of a sweep after the fill does. The CoOp-style loop re-encodes each training
 batch every step and the test images at the end (no per-epoch validation, as in CoOp).
-The last line reads ``speedup: <ratio>x``: CoOp-style time over the warm cached trial's, for
-the first model (toyclip by default).
+The last line reads ``speedup: <ratio>x``: CoOp-style time over the warm cached trial's on
+ViT-B-16, the papers' architecture, whose image tower dominates a CoOp step (toyclip's image
+tower is tiny, so its ratio, printed above, is much smaller).
 """
 
 from __future__ import annotations
@@ -167,7 +168,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.side:
         return side(args)
-    ratios = []
+    ratios = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "data"
         make_slice(root)
@@ -196,7 +197,7 @@ def main() -> None:
                 results[which] = json.loads(out.stdout.strip().splitlines()[-1])
             ratio = results["coop"]["seconds"] / results["warm"]["seconds"]
             cold = results["coop"]["seconds"] / results["cached"]["seconds"]
-            ratios.append(ratio)
+            ratios[model] = ratio
             print(f"{model}: {N_CLASSES // 2} base classes, {SHOTS} shots, {EPOCHS} epochs")
             for which, label in (
                 ("cached", "cache (cold)"),
@@ -212,7 +213,7 @@ def main() -> None:
             print(
                 f"  ratio CoOp-style / cached: {ratio:.1f}x warm, {cold:.1f}x cold (fill included)"
             )
-    print(f"speedup: {ratios[0]:.1f}x")
+    print(f"speedup: {ratios.get('ViT-B-16', next(iter(ratios.values()))):.1f}x")
 
 
 if __name__ == "__main__":

@@ -108,15 +108,17 @@ def prepare_episode(clip: Clip, cfg: TrialConfig, *, cache: Path | None = None) 
     def encode(names):
         return text_features(clip, list(names), cfg.data.template, cache, {"model": key["model"]})
 
-    pool = build_pool(
-        cfg.method.outlier_vocab,
-        base_names=base_names,
-        new_names=new_names,
-        encode=encode,
-        near_ood_k=cfg.method.near_ood_k,
-        pool_size=cfg.method.pool_size,
-        seed=seed,
-    )
+    pool = OutlierPool(cfg.method.outlier_vocab, (), 0)  # CoOp and KgCoOp draw no outliers
+    if cfg.method.lam or cfg.method.mixture:
+        pool = build_pool(
+            cfg.method.outlier_vocab,
+            base_names=base_names,
+            new_names=new_names,
+            encode=encode,
+            near_ood_k=cfg.method.near_ood_k,
+            pool_size=cfg.method.pool_size,
+            seed=seed,
+        )
     if pool.new_class_overlap:
         overlap = pool.new_class_overlap
         log.info("outlier pool %s: %d words equal a new class name", pool.name, overlap)
@@ -132,5 +134,5 @@ def prepare_episode(clip: Clip, cfg: TrialConfig, *, cache: Path | None = None) 
         zero_shot_base=encode(base_names),
         zero_shot_new=encode(new_names),
         pool=pool,
-        pool_zero_shot=encode(pool.words),
+        pool_zero_shot=encode(pool.words) if pool.words else torch.empty(0, 0),
     )

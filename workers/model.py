@@ -226,7 +226,9 @@ def create_clip(
     weights = _weights_file(name, pretrained, checkpoint)
     tag = pretrained if weights is None else None
     try:
-        with _quiet_open_clip():
+        # random weights come from a fixed seed: runs, processes and the feature cache agree
+        with _quiet_open_clip(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
             model, _, preprocess = open_clip.create_model_and_transforms(
                 name, pretrained=tag, device=device, weights_only=True
             )
