@@ -83,8 +83,7 @@ def run_sweep(
     paths = sweep_paths(spec, storage, resume=resume)
     client = MlflowClient(tracking_uri=uri)
     ray_init(ray_address)  # before anything is written: a bad address leaves no trace
-    tuner_resume_check = resume and not paths.state.is_file()
-    if tuner_resume_check:
+    if resume and not paths.state.is_file():
         raise UserError(f"--resume: {paths.experiment} has no sweep state; start a new sweep")
 
     name = spec.sweep.tracking.experiment

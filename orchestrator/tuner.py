@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.space import CONSTANTS_ATTR, POINT_ATTR, SpaceSampler, create_sampler, flatten
+from orchestrator.space import CONSTANTS_ATTR, POINT_ATTR, SpaceSampler, create_sampler
 from orchestrator.spec import Spec
 from workers.errors import UserError
 
@@ -143,10 +143,6 @@ def build_tuner(
             verbose=0,
         ),
     )
-
-
-def fixed_values(spec: Spec) -> dict[str, Any]:
-    return flatten(spec.trial.to_dict())
 
 
 def ray_init(address: str | None = None) -> None:

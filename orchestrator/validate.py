@@ -7,7 +7,7 @@ from pathlib import Path
 from orchestrator.spec import Spec
 from orchestrator.tracking import check_reachable, resolve_uri
 from workers.errors import ModelError, SetupError
-from workers.paths import default_data_root
+from workers.paths import ASSET_DIR, default_data_root
 
 
 def _check_dataset(spec: Spec) -> str:
@@ -21,19 +21,13 @@ def _check_dataset(spec: Spec) -> str:
 
 def _check_weights(spec: Spec) -> str:
     """Weights obtainable without loading torch: a local file, project weights or a tag."""
-    import importlib.util
-
     m = spec.trial.model
     if m.checkpoint:
         if not Path(m.checkpoint).expanduser().is_file():
             raise ModelError(f"model.checkpoint: file not found: {m.checkpoint}")
         return f"model {m.name} weights {m.checkpoint}"
     if m.name == "toyclip" and m.pretrained == "toyworld":
-        asset = (
-            Path(importlib.util.find_spec("workers").origin).parent
-            / "assets"
-            / "toyclip_toyworld.pt"
-        )
+        asset = ASSET_DIR / "toyclip_toyworld.pt"
         if not asset.is_file():
             raise ModelError(
                 f"project weights missing at {asset}: python -m workers.toyworld.pretrain"

@@ -8,7 +8,6 @@ logs everything to MLflow.
 
 from __future__ import annotations
 
-import os
 import platform
 import shutil
 import tempfile
@@ -90,7 +89,3 @@ def fill_cache(trial_dicts: list[dict[str, Any]], cache_dir: str | None) -> int:
         )
         prepare_episode(clip, cfg, cache=Path(cache_dir) if cache_dir else None)
     return len(trial_dicts)
-
-
-def gpu_count() -> int:
-    return torch.cuda.device_count() if os.environ.get("CUDA_VISIBLE_DEVICES") != "" else 0
