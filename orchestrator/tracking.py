@@ -18,7 +18,7 @@ from typing import Any
 
 from orchestrator.space import flatten
 from orchestrator.spec import Spec
-from workers.config import FINAL_KEY, REPORTED_METRICS, TrialConfig
+from workers.config import CHECKPOINT, FINAL_KEY, REPORTED_METRICS, TrialConfig
 from workers.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,6 @@ PARAM_NAMES = {
     "method.outlier_vocab": "outlier_vocab",
 }
 TRIAL_ID_TAG = "ray_trial_id"
-CHECKPOINT = "trial_state.pt"
 
 
 class TrackingError(UserError):

@@ -17,6 +17,7 @@ VOCABULARIES = ("wordnet_nouns", "wordnet_near_ood", "random_words", "random_str
 RESAMPLE = ("step", "epoch", "never")
 # What a trial reports each epoch (validation, in %) and, prefixed test_, at its end.
 REPORTED_METRICS = ("base_acc", "new_acc", "hm", "ece_base", "ece_new", "ece")
+CHECKPOINT = "trial_state.pt"  # a trial's saved state: context, weights, optimisers, epoch
 FINAL_KEY = "test_hm"  # only a trial's last report has it: early-stopped trials lack it
 
 

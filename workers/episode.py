@@ -66,6 +66,7 @@ def _encode(clip: Clip, items: list[Datum], cache: Path, key: dict, transform=No
 
 def _train_views(clip: Clip, items: list[Datum], cfg: TrialConfig, cache: Path, key: dict):
     transform = train_transform(clip, cfg.data.crop_scale_min)
+    fingerprint = items_fingerprint(items)  # one stat() per image, shared by every view
     views = []
     for view in range(cfg.data.n_views):
         view_key = {**key, "transform": repr(transform), "view": view}
@@ -75,7 +76,7 @@ def _train_views(clip: Clip, items: list[Datum], cfg: TrialConfig, cache: Path, 
             feats, labels = encode_items(clip, items, transform=transform)
             return {"feats": feats, "labels": labels}
 
-        parts = {**view_key, "items": items_fingerprint(items)}
+        parts = {**view_key, "items": fingerprint}
         views.append(cached_tensors(cache, "images", parts, compute)["feats"])
     return torch.stack(views)  # (n_views, N, E)
 

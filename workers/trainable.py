@@ -16,11 +16,11 @@ from typing import Any
 
 import torch
 
-from workers.config import FINAL_KEY, TrialConfig
+from workers.config import CHECKPOINT, FINAL_KEY, TrialConfig
 from workers.episode import prepare_episode
 from workers.model import create_clip
 from workers.runtime import resolve_device
-from workers.trial import CHECKPOINT, run_trial
+from workers.trial import run_trial
 
 __all__ = ["FINAL_KEY", "fill_cache", "train_trial", "trial_config"]
 
@@ -79,13 +79,16 @@ def train_trial(config: dict[str, Any]) -> None:
 
 def fill_cache(trial_dicts: list[dict[str, Any]], cache_dir: str | None) -> int:
     """Compute every image and text feature these trials will read, before any trial starts."""
+    clips: dict = {}
     for raw in trial_dicts:
         cfg = trial_config(raw)
-        clip = create_clip(
-            cfg.model.name,
-            pretrained=cfg.model.pretrained,
-            checkpoint=cfg.model.checkpoint,
-            device=resolve_device(cfg.model.device),
-        )
+        if cfg.model not in clips:  # the episodes differ by seed or vocabulary, not by model
+            clips[cfg.model] = create_clip(
+                cfg.model.name,
+                pretrained=cfg.model.pretrained,
+                checkpoint=cfg.model.checkpoint,
+                device=resolve_device(cfg.model.device),
+            )
+        clip = clips[cfg.model]
         prepare_episode(clip, cfg, cache=Path(cache_dir) if cache_dir else None)
     return len(trial_dicts)

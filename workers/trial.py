@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from workers.config import TrialConfig
+from workers.config import CHECKPOINT, TrialConfig
 from workers.episode import Episode, prepare_episode
 from workers.losses import dor_loss, entropy_hinge, kg_loss, prompt_objective
 from workers.metrics import (
@@ -32,7 +32,6 @@ from workers.runtime import resolve_device
 from workers.vocab import OutlierSampler
 
 Report = Callable[[dict[str, float], dict | None], None]
-CHECKPOINT = "trial_state.pt"
 
 
 def autocast(device: torch.device):
@@ -262,9 +261,8 @@ def run_trial(
     trainer = Trainer(clip, cfg, prepare_episode(clip, cfg, cache=cache))
     path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir else None
     start = trainer.load(torch.load(path, weights_only=True)) if path and path.is_file() else 0
-    metrics = trainer.evaluate(trainer.ep.val) if start == 0 else {}
-    if total_epochs(cfg) == 0 and report:
-        report({"epoch": 0, **metrics}, None)
+    if total_epochs(cfg) == 0 and report:  # zero-shot: nothing to train, one report
+        report({"epoch": 0, **trainer.evaluate(trainer.ep.val)}, None)
     for epoch in range(start, total_epochs(cfg)):
         if epoch < cfg.train.epochs:
             losses = trainer.train_epoch(epoch)

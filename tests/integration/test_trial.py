@@ -6,13 +6,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from workers.config import TrialConfig
+from workers.config import CHECKPOINT, TrialConfig
 from workers.episode import prepare_episode
 from workers.losses import dor_loss
 from workers.mixture import OUT, SPECIALIZED
 from workers.model import create_clip
 from workers.prompts import create_prompt_learner, encode_prompts, freeze_prompts
-from workers.trial import CHECKPOINT, Trainer, run_trial
+from workers.trial import Trainer, run_trial
 
 SMALL = {
     "data.shots": 4,
