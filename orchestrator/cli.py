@@ -13,10 +13,10 @@ import os
 import sys
 import traceback
 
-from orchestrator.commands import evaluate, report, setup, sweep, trial
+from orchestrator.commands import cluster, evaluate, report, setup, sweep, trial
 from workers.errors import UserError
 
-COMMAND_GROUPS = (setup, evaluate, trial, sweep, report)
+COMMAND_GROUPS = (setup, evaluate, trial, sweep, cluster, report)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # one "View run" line per trial from an http:// server; the summary names the UI once
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,

@@ -2,7 +2,8 @@
 
 A spec has the trial's sections (``model``, ``data``, ``prompt``, ``method``, ``train``: the
 fixed values of every trial) and the sweep's (``search``, ``space``, ``objectives``,
-``selection``, ``resources``, ``tracking``). Every error names the file and the key path.
+``selection``, ``resources``, ``tracking``, ``storage``). Every error names the file and the
+key path.
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from workers.config import REPORTED_METRICS, TrialConfig
 from workers.errors import ConfigError
 
 TRIAL_SECTIONS = ("model", "data", "prompt", "method", "train")
-SWEEP_SECTIONS = ("search", "space", "objectives", "selection", "resources", "tracking")
+SWEEP_SECTIONS = (
+    "search",
+    "space",
+    "objectives",
+    "selection",
+    "resources",
+    "tracking",
+    "storage",
+)
 SAMPLERS = ("tpe", "nsga2", "gp", "random", "grid")
 
 
@@ -114,6 +123,14 @@ class Tracking(_Strict):
     experiment: str = "orch"
 
 
+class Storage(_Strict):
+    """Ray Tune's experiment storage. On a cluster every node must reach the same one: a bucket
+    (``s3://``, ``gs://``) or a folder on a shared disk, declared with ``shared: true``."""
+
+    path: str | None = None  # None: ./orch_runs
+    shared: bool = False
+
+
 class SweepSections(_Strict):
     search: Search = Search()
     space: dict[str, Dimension] = {}
@@ -124,6 +141,7 @@ class SweepSections(_Strict):
     selection: Selection = Selection()
     resources: Resources = Resources()
     tracking: Tracking = Tracking()
+    storage: Storage = Storage()
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -12,8 +13,16 @@ import yaml
 from orchestrator.results import SweepResult, collect, plot_sweep, tag_selection
 from orchestrator.selection import SelectionRule
 from orchestrator.spec import Spec
-from orchestrator.tracking import check_reachable, make_callback, resolve_uri
-from orchestrator.tuner import SweepPaths, build_tuner, cache_fill_configs, fill, ray_init
+from orchestrator.storage import SweepPaths, resolve_storage, sweep_names
+from orchestrator.tracking import (
+    TrialRuns,
+    check_reachable,
+    log_missing,
+    make_callback,
+    resolve_uri,
+    tracking_errors,
+)
+from orchestrator.tuner import build_tuner, cache_fill_configs, fill, ray_init
 from workers.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -30,11 +39,11 @@ def objectives_of(spec: Spec) -> list[tuple[str, str]]:
     return [(o.metric, o.mode) for o in spec.sweep.objectives]
 
 
-def sweep_paths(spec: Spec, storage: Path, *, resume: bool) -> SweepPaths:
+def sweep_paths(spec: Spec, storage: str, *, resume: bool) -> SweepPaths:
     """A new sweep gets a timestamped folder; ``--resume`` continues the newest one."""
     experiment = spec.sweep.tracking.experiment
     if resume:
-        candidates = sorted(p.name for p in storage.glob(f"{experiment}-*") if p.is_dir())
+        candidates = sweep_names(storage, experiment)
         if not candidates:
             raise UserError(
                 f"--resume: no sweep of experiment '{experiment}' under {storage}; "
@@ -71,7 +80,7 @@ def run_sweep(
     *,
     tracking_uri: str | None = None,
     resume: bool = False,
-    storage: Path | None = None,
+    storage: str | None = None,
     ray_address: str | None = None,
     cache_dir: str | None = None,
 ) -> SweepResult:
@@ -79,11 +88,13 @@ def run_sweep(
 
     uri = resolve_uri(tracking_uri or spec.sweep.tracking.uri)
     check_reachable(uri)
-    storage = (storage or Path.cwd() / "orch_runs").resolve()
-    paths = sweep_paths(spec, storage, resume=resume)
+    # a lost server should cost seconds per call, not MLflow's default minutes of retries
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+    paths = sweep_paths(spec, resolve_storage(storage or spec.sweep.storage.path), resume=resume)
     client = MlflowClient(tracking_uri=uri)
     ray_init(ray_address)  # before anything is written: a bad address leaves no trace
-    if resume and not paths.state.is_file():
+    if resume and not paths.has_state():
         raise UserError(f"--resume: {paths.experiment} has no sweep state; start a new sweep")
 
     name = spec.sweep.tracking.experiment
@@ -109,7 +120,8 @@ def run_sweep(
         .remote(configs, cache_dir)
     )
 
-    callback = make_callback(spec, uri, experiment_id, parent)
+    runs = TrialRuns(spec, uri, experiment_id, parent)
+    callback = make_callback(runs)
     tuner = build_tuner(
         spec, paths, [callback, progress_callback(spec)], resume=resume, cache_dir=cache_dir
     )
@@ -118,7 +130,18 @@ def run_sweep(
         tuner.fit()
     except KeyboardInterrupt:
         interrupted = True
-    result = collect(client, experiment_id, parent, objectives_of(spec), rule_of(spec), name)
+    try:
+        if not interrupted:
+            replayed = log_missing(runs, paths.experiment)
+            if replayed:
+                print(f"logged {replayed} trial(s) that MLflow was missing", flush=True)
+        result = collect(client, experiment_id, parent, objectives_of(spec), rule_of(spec), name)
+    except tracking_errors() as exc:
+        raise UserError(
+            f"MLflow at {uri} went away during the sweep ({type(exc).__name__}); "
+            f"Ray kept every trial's results in {paths.experiment}: once the server is back, "
+            f"`orch sweep {spec.path} --resume` logs what is missing"
+        ) from None
     if interrupted or any(t.status == "RUNNING" for t in result.trials):
         for trial in result.trials:
             if trial.status == "RUNNING":

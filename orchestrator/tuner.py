@@ -7,19 +7,16 @@ only inside the Ray worker, so the driver never loads torch.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import os
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from orchestrator.space import CONSTANTS_ATTR, POINT_ATTR, SpaceSampler, create_sampler
 from orchestrator.spec import Spec
+from orchestrator.storage import SweepPaths
 from workers.errors import UserError
 
 log = logging.getLogger(__name__)
-STATE_FILE = "orch_sweep.json"
 
 
 def train(config: dict[str, Any]) -> None:
@@ -34,30 +31,13 @@ def fill(trial_dicts: list[dict[str, Any]], cache_dir: str | None) -> int:
     return fill_cache(trial_dicts, cache_dir)
 
 
-@dataclass(frozen=True)
-class SweepPaths:
-    storage: Path  # Ray's storage_path (absolute)
-    name: str  # experiment folder under it
-
-    @property
-    def experiment(self) -> Path:
-        return self.storage / self.name
-
-    @property
-    def state(self) -> Path:
-        return self.experiment / STATE_FILE
-
-    def read_state(self) -> dict:
-        return json.loads(self.state.read_text()) if self.state.is_file() else {}
-
-    def write_state(self, **values) -> None:
-        self.experiment.mkdir(parents=True, exist_ok=True)
-        self.state.write_text(json.dumps({**self.read_state(), **values}, indent=2))
-
-
 def build_searcher(spec: Spec):
-    objectives = spec.sweep.objectives
+    import optuna
+
     from orchestrator.search import SweepSearch
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress lines say enough
+    objectives = spec.sweep.objectives
 
     searcher = SweepSearch(
         space=SpaceSampler(spec),
@@ -98,6 +78,7 @@ def build_tuner(
 ):
     from ray import tune
     from ray.tune import RunConfig, TuneConfig, Tuner
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search import ConcurrencyLimiter
 
@@ -106,13 +87,13 @@ def build_tuner(
         train, {"cpu": spec.sweep.resources.cpu, "gpu": spec.sweep.resources.gpu}
     )
     if resume:
-        if not paths.experiment.is_dir() or not Tuner.can_restore(str(paths.experiment)):
+        if not Tuner.can_restore(paths.experiment):
             raise UserError(
                 f"--resume: nothing to resume at {paths.experiment}; start the sweep "
                 "without --resume"
             )
         return Tuner.restore(
-            str(paths.experiment), trainable=trainable, resume_unfinished=True, resume_errored=True
+            paths.experiment, trainable=trainable, resume_unfinished=True, resume_errored=True
         )
     scheduler = None
     if search.scheduler == "asha":  # ranks on one metric; its stopped trials reach Optuna pruned
@@ -137,8 +118,8 @@ def build_tuner(
         ),
         run_config=RunConfig(
             name=paths.name,
-            storage_path=str(paths.storage),
-            callbacks=callbacks,
+            storage_path=paths.storage,
+            callbacks=[*callbacks, JsonLoggerCallback(), CSVLoggerCallback()],
             failure_config=tune.FailureConfig(max_failures=search.max_failures),
             verbose=0,
         ),
@@ -154,6 +135,10 @@ def ray_init(address: str | None = None) -> None:
     # save the experiment state after every event, so a killed driver's resume reruns as
     # little as possible (the state is a few kB per trial)
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "0")
+    # Tune's default TensorBoard logger imports torch into the driver (1.5 s, ~300 MB);
+    # build_tuner adds the JSON and CSV loggers that the result analysis reads
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    logging.getLogger("urllib3").setLevel(logging.ERROR)  # a lost server's retries, per call
     try:
         ray.init(
             address=address,

@@ -15,7 +15,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     sweep.add_argument(
         "--resume", action="store_true", help="continue the newest interrupted sweep"
     )
-    sweep.add_argument("--storage", default=None, help="Ray results folder (default ./orch_runs)")
+    sweep.add_argument(
+        "--storage", default=None, help="Ray results: folder or s3:// URI (default ./orch_runs)"
+    )
     sweep.add_argument("--address", default=None, help="Ray cluster address (default: local)")
     sweep.add_argument("--json", action="store_true", help="print the result as JSON")
     sweep.set_defaults(run=run_sweep_command)
@@ -25,7 +27,6 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_sweep_command(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from orchestrator.report import print_result
     from orchestrator.sweep import run_sweep
@@ -37,7 +38,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         spec,
         tracking_uri=args.tracking_uri,
         resume=args.resume,
-        storage=Path(args.storage) if args.storage else None,
+        storage=args.storage,
         ray_address=args.address,
     )
     if args.json:

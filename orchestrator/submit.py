@@ -1,0 +1,210 @@
+"""``orch submit``: the same sweep, run as a Ray job on an existing cluster.
+
+The job's driver is ``orch sweep`` itself, started on the cluster's head in an uploaded copy
+of the project. Everything a remote driver cannot get right on its own is checked here,
+before anything is uploaded: the tracking store must be a server every node can reach, the
+experiment storage must be shared, the spec must parse, and the cluster must accept us.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.spec import Spec
+from orchestrator.storage import SHARED_SCHEMES, is_uri
+from workers.errors import UserError
+from workers.paths import PROJECT_ROOT
+
+# Never uploaded (Ray also honours .gitignore): environments, datasets, caches, local stores.
+UPLOAD_EXCLUDES = [
+    ".git",
+    ".venv",
+    ".orch",
+    "/data",
+    "orch_runs",
+    "mlruns",
+    "mlartifacts",
+    "*.db",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    "*.egg-info",
+]
+TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+
+
+class ClusterError(UserError):
+    """A Ray cluster that cannot be used as given."""
+
+
+class JobFailed(UserError):
+    """The submitted job ended without success; exits with the driver's own code."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class Token:
+    value: str
+    source: str  # where it came from, for messages
+
+
+def find_token() -> Token | None:
+    """Ray's auth token as Ray itself looks for it: $RAY_AUTH_TOKEN, $RAY_AUTH_TOKEN_PATH,
+    then ~/.ray/auth_token."""
+    if os.environ.get("RAY_AUTH_TOKEN", "").strip():
+        return Token(os.environ["RAY_AUTH_TOKEN"].strip(), "$RAY_AUTH_TOKEN")
+    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+    if path.is_file() and path.read_text().strip():
+        return Token(path.read_text().strip(), str(path))
+    return None
+
+
+def dashboard_address(address: str | None) -> str:
+    address = address or os.environ.get("RAY_API_SERVER_ADDRESS") or ""
+    if not address.startswith(("http://", "https://")):
+        found = f"'{address}'" if address else "nothing"
+        raise ClusterError(
+            f"--address: the Ray Jobs API needs the dashboard's http://HOST:8265 address, got "
+            f"{found} (the GCS port 6379 and ray:// client addresses do not take jobs)"
+        )
+    return address.rstrip("/")
+
+
+def job_client(address: str | None):
+    """A Jobs API client that has already reached the cluster and been let in."""
+    from ray.exceptions import AuthenticationError
+    from ray.job_submission import JobSubmissionClient
+
+    address = dashboard_address(address)
+    token = find_token()
+    headers = {"Authorization": f"Bearer {token.value}"} if token else {}
+    try:
+        return JobSubmissionClient(address, headers=headers)
+    except ConnectionError:
+        raise ClusterError(
+            f"Ray cluster at {address} is unreachable: check that its head runs (`ray status` "
+            "there) with the dashboard on that port (`ray start --head --dashboard-host 0.0.0.0`"
+            "), or fix --address"
+        ) from None
+    except AuthenticationError:
+        if token is None:
+            raise ClusterError(
+                f"Ray cluster at {address} requires an auth token and none was found: set "
+                "RAY_AUTH_TOKEN or write it to ~/.ray/auth_token (`ray get-auth-token` on the "
+                "head prints it)"
+            ) from None
+        raise ClusterError(
+            f"Ray cluster at {address} rejected the auth token from {token.source}: use the "
+            "cluster's token (`ray get-auth-token` on the head prints it)"
+        ) from None
+
+
+def check_cluster_safe(spec: Spec, tracking_uri: str | None, storage: str | None) -> None:
+    """Settings that work on one machine but silently lose a remote sweep's results."""
+    uri = tracking_uri or spec.sweep.tracking.uri
+    if not uri or not uri.startswith(("http://", "https://")):
+        found = uri or "MLflow's default sqlite:///mlflow.db"
+        raise UserError(
+            f"{spec.path}: tracking.uri: {found} is a store on the head's disk, out of reach for "
+            "you and lost with the job's folder; start an MLflow server (`mlflow server --host "
+            "0.0.0.0 --port 5000`) and pass --tracking-uri http://HOST:5000"
+        )
+    location = storage or spec.sweep.storage.path
+    if location and location.startswith(SHARED_SCHEMES):
+        return
+    if location and not is_uri(location) and Path(location).is_absolute():
+        if spec.sweep.storage.shared:
+            return
+    found = location or "the default ./orch_runs"
+    raise UserError(
+        f"{spec.path}: storage.path: {found} is not storage every node shares; pass --storage "
+        "s3://BUCKET/orch_runs (or gs://), or an absolute folder on a shared disk with "
+        "--set storage.shared=true"
+    )
+
+
+def spec_in_project(spec: Spec) -> str:
+    """The spec's path inside the uploaded copy of the project."""
+    try:
+        return Path(spec.path).resolve().relative_to(PROJECT_ROOT).as_posix()
+    except ValueError:
+        raise UserError(
+            f"{spec.path}: the spec must lie inside the project folder {PROJECT_ROOT}, which is "
+            "what the job uploads; copy it under search_spaces/"
+        ) from None
+
+
+def entrypoint(
+    spec_path: str,
+    overrides: list[str],
+    *,
+    tracking_uri: str,
+    storage: str | None,
+    resume: bool,
+) -> str:
+    words = ["python", "-m", "orchestrator.cli", "sweep", spec_path]
+    for pair in overrides:
+        words += ["--set", pair]
+    words += ["--tracking-uri", tracking_uri]
+    if storage:
+        words += ["--storage", storage]
+    if resume:
+        words.append("--resume")
+    return shlex.join(words)
+
+
+def runtime_env(*, env: dict[str, str], pip: bool) -> dict:
+    """The project as the job's working directory, the driver's environment and, with
+    ``pip``, the pinned dependencies for clusters that lack them."""
+    token = find_token()
+    env_vars = {"PYTHONUNBUFFERED": "1", **env}
+    if token is not None:  # the driver joins the cluster with the same token
+        env_vars.setdefault("RAY_AUTH_TOKEN", token.value)
+    runtime = {"working_dir": str(PROJECT_ROOT), "excludes": UPLOAD_EXCLUDES, "env_vars": env_vars}
+    if pip:
+        runtime["pip"] = {"packages": pinned_dependencies(), "pip_check": False}
+    return runtime
+
+
+def pinned_dependencies() -> list[str]:
+    import tomllib
+
+    with open(PROJECT_ROOT / "pyproject.toml", "rb") as file:
+        return list(tomllib.load(file)["project"]["dependencies"])
+
+
+def failure_reason(logs: str, message: str | None) -> str:
+    """The line that says why: the driver's own one-line error, else the last log line."""
+    lines = [line.strip() for line in logs.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if line.startswith("orch ") and ": error: " in line:
+            return line
+    if lines:
+        return lines[-1]
+    return (message or "no logs").splitlines()[0]
+
+
+def follow(client, job_id: str, *, poll_s: float = 1.0) -> None:
+    """Print the job's logs as they grow; return when it succeeded, raise JobFailed if not."""
+    shown = 0
+    while True:
+        status = str(client.get_job_status(job_id).value)
+        logs = client.get_job_logs(job_id)
+        if len(logs) > shown:
+            print(logs[shown:], end="", flush=True)
+            shown = len(logs)
+        if status in TERMINAL:
+            break
+        time.sleep(poll_s)
+    if status == "SUCCEEDED":
+        return
+    info = client.get_job_info(job_id)
+    code = info.driver_exit_code if info.driver_exit_code not in (None, 0) else 1
+    raise JobFailed(f"job {job_id} {status}: {failure_reason(logs, info.message)}", code)

@@ -1,0 +1,183 @@
+"""Real services for the cluster tests: a two-node Ray cluster and an MLflow server, on loopback.
+
+Every process is started in its own session and stopped by its process group id, so a test
+never touches a Ray or MLflow that it did not start.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.helpers import ROOT
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stop_group(proc: subprocess.Popen, grace_s: float = 15) -> None:
+    """SIGTERM the process group the test started, then SIGKILL what is left."""
+    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            time.sleep(0.5)  # let the group's other members go too
+        except subprocess.TimeoutExpired:
+            continue
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def wait_for(check, what: str, timeout_s: float = 90) -> None:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        try:
+            if check():
+                return
+        except Exception:  # not up yet
+            pass
+        time.sleep(1)
+    raise TimeoutError(f"{what} did not come up in {timeout_s:.0f} s")
+
+
+class MlflowServer:
+    """``mlflow server`` on 127.0.0.1 with a SQLite backend; stoppable and restartable."""
+
+    def __init__(self, folder: Path, port: int | None = None) -> None:
+        self.folder, self.port = folder, port or free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> MlflowServer:
+        log = open(self.folder / "mlflow-server.log", "a")
+        self.proc = subprocess.Popen(
+            [
+                str(BIN / "mlflow"),
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+                "--backend-store-uri",
+                f"sqlite:///{self.folder / 'server.db'}",
+                "--artifacts-destination",
+                str(self.folder / "artifacts"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=self.folder,
+        )
+        wait_for(
+            lambda: urllib.request.urlopen(self.uri + "/health", timeout=2).status == 200,
+            "mlflow server",
+        )
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_group(self.proc)
+            self.proc = None
+
+
+def _ray_start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(BIN / "ray"), "start", "--block", "--disable-usage-stats", *args],
+        env=env,
+        stdout=open(log, "a"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+@contextmanager
+def ray_cluster(folder: Path, token: str):
+    """A head and a second node, each a `ray start` with its own temp dir (as two machines
+    would have), token auth on, one CPU each; yields the dashboard address."""
+    gcs_port, dashboard_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": token,
+        "ORCH_HOME": str(ROOT / ".orch"),  # node-level: the toy world and WordNet live there
+        "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
+    }
+    env.pop("RAY_ADDRESS", None)
+    nodes = []
+    try:
+        # short temp dirs: Ray's unix socket paths must stay under ~100 characters
+        head_dir = Path(f"/tmp/orch-head-{gcs_port}")
+        nodes.append(
+            _ray_start(
+                [
+                    "--head",
+                    "--node-ip-address=127.0.0.1",
+                    f"--port={gcs_port}",
+                    "--dashboard-host=127.0.0.1",
+                    f"--dashboard-port={dashboard_port}",
+                    "--num-cpus=1",
+                    f"--temp-dir={head_dir}",
+                ],
+                env,
+                folder / "ray-head.log",
+            )
+        )
+        dashboard = f"http://127.0.0.1:{dashboard_port}"
+        version = urllib.request.Request(
+            dashboard + "/api/version", headers={"Authorization": f"Bearer {token}"}
+        )
+        wait_for(lambda: urllib.request.urlopen(version, timeout=2).status == 200, "ray head")
+        worker_dir = Path(f"/tmp/orch-node-{gcs_port}")
+        nodes.append(
+            _ray_start(
+                [
+                    f"--address=127.0.0.1:{gcs_port}",
+                    "--node-ip-address=127.0.0.1",
+                    "--num-cpus=1",
+                    f"--temp-dir={worker_dir}",
+                ],
+                env,
+                folder / "ray-node.log",
+            )
+        )
+        wait_for(lambda: _alive_nodes(gcs_port, env) == 2, "second ray node")
+        yield dashboard
+    finally:
+        for node in reversed(nodes):
+            stop_group(node)
+        for temp in (f"/tmp/orch-head-{gcs_port}", f"/tmp/orch-node-{gcs_port}"):
+            subprocess.run(["rm", "-rf", temp], check=False)
+
+
+def _alive_nodes(gcs_port: int, env: dict) -> int:
+    out = subprocess.run(
+        [str(BIN / "ray"), "status", f"--address=127.0.0.1:{gcs_port}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout
+    active = out.split("Active:")[1].split("Pending:")[0] if "Active:" in out else ""
+    return sum(1 for line in active.splitlines() if line.strip().startswith("1 node_"))
