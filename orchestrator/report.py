@@ -81,7 +81,10 @@ def print_result(result: SweepResult, uri: str | None = None) -> None:
     chosen = result.selected
     if chosen:
         print(f"selected ({result.reason}): {chosen.name}  run {chosen.run_id}")
-    print(f"results: MLflow {resolve_uri(uri)} (`orch ui`), `orch report`, `orch export`")
+    uri = resolve_uri(uri)
+    server = uri.startswith(("http://", "https://"))  # its own UI, and not the default store
+    ui, flag = ("its UI", f" --tracking-uri {uri}") if server else ("`orch ui`", "")
+    print(f"results: MLflow {uri} ({ui}), `orch report{flag}`, `orch export{flag}`")
 
 
 def export_spec(result: SweepResult, uri: str | None, out: Path) -> Path:

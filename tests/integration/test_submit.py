@@ -124,7 +124,13 @@ def test_cluster_unsafe_settings_are_refused_before_anything_is_uploaded(tmp_pat
     outside = tmp_path / "spec.yaml"
     outside.write_text((ROOT / SPEC).read_text())
     elsewhere = run_orch(
-        "submit", str(outside), "--address", "http://127.0.0.1:9", *server, "--storage", "s3://b/r",
+        "submit",
+        str(outside),
+        "--address",
+        "http://127.0.0.1:9",
+        *server,
+        "--storage",
+        "s3://b/r",
         env=NO_TOKEN,
     )
     assert_one_line_error(elsewhere, "inside the project folder")
