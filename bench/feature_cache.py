@@ -30,15 +30,18 @@ N_CLASSES, SHOTS, EPOCHS, VIEWS = 20, 4, 10, 2
 MODELS = {"toyclip": ("toyclip", "toyworld"), "ViT-B-16": ("ViT-B-16", None)}
 
 
-def make_slice(root: Path) -> None:
-    """A 20-class CoOp dataset ('toyslice') whose images are the toy world's own files."""
+def make_slice(root: Path, per_split: dict[str, int] | None = None) -> None:
+    """A 20-class CoOp dataset ('toyslice') whose images are the toy world's own files.
+
+    ``per_split``: images per class kept in each split (default: SHOTS train, 4 val, 8 test).
+    """
     from workers.data import read_split
     from workers.paths import default_data_root
 
     splits = read_split(default_data_root(), "toyworld")
     keep = list(range(N_CLASSES // 2)) + list(range(32, 32 + N_CLASSES // 2))  # 10 base + 10 new
     relabel = {label: i for i, label in enumerate(keep)}
-    per_split = {"train": SHOTS, "val": 4, "test": 8}
+    per_split = per_split or {"train": SHOTS, "val": 4, "test": 8}
     out: dict[str, list] = {}
     for name, items in splits.items():
         counts: dict[int, int] = {}

@@ -45,6 +45,7 @@ class PromptConfig:
     ctx_init: str | None = "a photo of a"
     class_position: str = "end"
     class_specific: bool = False
+    shared_prefix: bool = True  # run [SOS] + a shared context once per call (exact, faster)
 
 
 @dataclass(frozen=True)

@@ -110,11 +110,16 @@ def encode_token_embeddings(
     x = tower.transformer(x, attn_mask=mask)  # (N, L, w)
     x = tower.ln_final(x)
     x = x[torch.arange(x.shape[0], device=x.device), eot_index]  # (N, w)
+    return project_pooled(tower, x)
+
+
+def project_pooled(tower: TextTower, pooled: torch.Tensor) -> torch.Tensor:
+    """The text projection of pooled end-of-text states. (N, w) -> (N, embed_dim)"""
     if isinstance(tower.text_projection, nn.Linear):
-        x = tower.text_projection(x)
-    elif tower.text_projection is not None:
-        x = x @ tower.text_projection  # (N, embed_dim)
-    return x
+        return tower.text_projection(pooled)
+    if tower.text_projection is not None:
+        return pooled @ tower.text_projection
+    return pooled
 
 
 @dataclass
@@ -141,14 +146,21 @@ class Clip:
 
     @torch.no_grad()
     def encode_texts(self, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
-        """L2-normalised features of written prompts. -> (N, embed_dim)"""
+        """L2-normalised features of written prompts. -> (N, embed_dim)
+
+        Batches are formed in order of token length, so a short prompt is never cut at a
+        long one's end-of-text token; the features come back in the order of ``texts``.
+        """
+        ids = self.tokenize(texts)  # (N, L)
+        eot = end_of_text_index(self.text, ids)  # (N,)
+        order = eot.argsort(stable=True)  # (N,)
         chunks = []
         for start in range(0, len(texts), batch_size):
-            ids = self.tokenize(texts[start : start + batch_size])
-            emb = self.text.token_embedding(ids)  # (n, L, width)
-            feats = encode_token_embeddings(self.text, emb, end_of_text_index(self.text, ids))
+            rows = order[start : start + batch_size]
+            emb = self.text.token_embedding(ids[rows])  # (n, L, width)
+            feats = encode_token_embeddings(self.text, emb, eot[rows])
             chunks.append(nn.functional.normalize(feats.float(), dim=-1))
-        return torch.cat(chunks)
+        return torch.cat(chunks)[order.argsort()]  # back to the order of texts
 
     @torch.no_grad()
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:

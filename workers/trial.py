@@ -27,11 +27,12 @@ from workers.metrics import (
 )
 from workers.mixture import IN, OUT, SPECIALIZED, CoAWeights, mixture_logits
 from workers.model import Clip, create_clip
-from workers.prompts import create_prompt_learner, encode_prompts, freeze_prompts
+from workers.prompts import WordPrompts, create_prompt_learner, encode_prompts, freeze_prompts
 from workers.runtime import resolve_device
 from workers.vocab import OutlierSampler
 
 Report = Callable[[dict[str, float], dict | None], None]
+OUTLIER_BUCKETS = 3  # outlier batches are encoded in at most this many length buckets
 
 
 def autocast(device: torch.device):
@@ -54,10 +55,12 @@ class Trainer:
             ctx_init=p.ctx_init,
             class_position=p.class_position,
             n_classes_specific=len(episode.base_names) if p.class_specific else 0,
+            shared_prefix=p.shared_prefix,
         )
         self.weights = CoAWeights(m.specialized_init).to(self.device)
         self.frozen_base = freeze_prompts(clip, episode.base_names, p.n_ctx)
         self.frozen_new = freeze_prompts(clip, episode.new_names, p.n_ctx)
+        self.pool_prompts = WordPrompts(clip, episode.pool.words, p.n_ctx)
         self.sampler = OutlierSampler(
             len(episode.pool.words), resample_every=m.resample_every, seed=cfg.train.seed
         )
@@ -75,16 +78,16 @@ class Trainer:
         self.to_device = lambda x: x.to(self.device)
 
     # ---- text features -------------------------------------------------------------------
-    def tuned(self, frozen) -> torch.Tensor:
+    def tuned(self, frozen, max_buckets: int = 1) -> torch.Tensor:
         with autocast(self.device):
-            return encode_prompts(self.clip, self.learner, frozen)  # (n, E)
+            return encode_prompts(self.clip, self.learner, frozen, max_buckets=max_buckets)
 
     def outliers(self, size: int, new_epoch: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """Tuned and zero-shot features of a drawn outlier batch. -> (B, E), (B, E)"""
         idx = self.sampler.draw(size, new_epoch=new_epoch)
-        words = [self.ep.pool.words[i] for i in idx.tolist()]
-        frozen = freeze_prompts(self.clip, words, self.cfg.prompt.n_ctx)
-        return self.tuned(frozen), self.ep.pool_zero_shot[idx].to(self.device)
+        frozen = self.pool_prompts(idx.tolist())
+        tuned = self.tuned(frozen, max_buckets=OUTLIER_BUCKETS)  # words vary in length
+        return tuned, self.ep.pool_zero_shot[idx].to(self.device)
 
     # ---- losses --------------------------------------------------------------------------
     def weight_loss(self, img, labels, t1_base, new_epoch) -> tuple[torch.Tensor, dict]:

@@ -169,24 +169,19 @@ def test_killed_sweep_resumes_with_every_trial_once(tmp_path):
         args,
         cwd=tmp_path,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=open(tmp_path / "sweep.log", "w"),
         stderr=subprocess.STDOUT,
-        text=True,
         start_new_session=True,
     )
-    client = client_for(tmp_path)
+    # wait on the sweep's own output: a second MLflow client initialising the fresh SQLite
+    # store while the sweep does would race MLflow's schema migration
     deadline = time.time() + 300
-    while time.time() < deadline:
+    while time.time() < deadline and " DONE " not in (tmp_path / "sweep.log").read_text():
         time.sleep(2)
-        if (tmp_path / "mlflow.db").exists():
-            try:
-                _, kids = children(client)
-            except Exception:
-                continue
-            if sum(k.info.status == "FINISHED" for k in kids) >= 1:
-                break
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    client = client_for(tmp_path)
+    assert " DONE " in (tmp_path / "sweep.log").read_text(), (tmp_path / "sweep.log").read_text()
     _, before = children(client)
     finished_before = {k.data.tags["ray_trial_id"] for k in before if k.info.status == "FINISHED"}
     assert finished_before

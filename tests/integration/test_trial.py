@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from workers import trial
 from workers.config import CHECKPOINT, TrialConfig
 from workers.episode import prepare_episode
 from workers.losses import dor_loss
@@ -122,6 +123,14 @@ def test_every_baseline_reports_the_named_metrics(baseline):
     assert final["hm"] == pytest.approx(
         2 * final["base_acc"] * final["new_acc"] / (final["base_acc"] + final["new_acc"]), rel=1e-6
     )
+
+
+def test_shared_prefix_and_buckets_do_not_change_a_trial(monkeypatch):
+    cfg = small(method__lam=8.0, method__w=2.0, method__outlier_vocab="random_strings")
+    packed = run_trial(cfg.with_overrides({"prompt.shared_prefix": True}))
+    monkeypatch.setattr(trial, "OUTLIER_BUCKETS", 1)  # outliers in one batch, too
+    ordinary = run_trial(cfg.with_overrides({"prompt.shared_prefix": False}))
+    assert packed == pytest.approx(ordinary, abs=1e-4)
 
 
 def test_zero_shot_baseline_equals_the_template(clip):

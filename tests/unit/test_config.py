@@ -12,6 +12,8 @@ def test_defaults_round_trip_through_a_plain_dict():
 def test_overrides_and_did_you_mean():
     cfg = TrialConfig().with_overrides({"method.w": 3.0, "train.epochs": 2})
     assert cfg.method.w == 3.0 and cfg.train.epochs == 2
+    assert TrialConfig().prompt.shared_prefix  # on by default: exact, and faster
+    assert not TrialConfig().with_overrides({"prompt.shared_prefix": False}).prompt.shared_prefix
     with pytest.raises(
         ConfigError, match="unknown key 'method.lamda' \\(did you mean 'method.lam'"
     ):
