@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -184,9 +185,16 @@ class TrialRuns:
         metrics = epoch_metrics(result)
         if not _reported(result, "final", 0):
             metrics = {k: v for k, v in metrics.items() if not k.startswith("test_")}
-        for key, value in metrics.items():
-            if value == value and (key, step) not in (skip or ()):
-                self.client.log_metric(run_id, key, value, step=step)
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [
+            Metric(key, value, now, step)
+            for key, value in metrics.items()
+            if value == value and (key, step) not in (skip or ())
+        ]
+        if batch:  # one request per result, not one per metric
+            self.client.log_batch(run_id, metrics=batch)
 
     def logged_points(self, run_id: str) -> set[tuple[str, int]]:
         keys = self.client.get_run(run_id).data.metrics
