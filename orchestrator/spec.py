@@ -156,14 +156,20 @@ def trial_paths() -> list[str]:
     return [f"{s.name}.{f.name}" for s in fields(TrialConfig) for f in fields(s.default_factory)]
 
 
+def split_pair(pair: str, flag: str, form: str) -> tuple[str, str]:
+    """``"KEY=VALUE"`` -> ``("KEY", "VALUE")``; anything else names ``flag`` and its ``form``."""
+    key, sep, value = pair.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"{flag} expects {form}, got {pair!r}")
+    return key.strip(), value
+
+
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     """``["method.w=2", "search.num_trials=4"]`` -> ``{"method.w": 2, "search.num_trials": 4}``."""
     overrides = {}
     for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set expects key.path=value, got {pair!r}")
-        overrides[key.strip()] = yaml.safe_load(value) if value else None
+        key, value = split_pair(pair, "--set", "key.path=value")
+        overrides[key] = yaml.safe_load(value) if value else None
     return overrides
 
 

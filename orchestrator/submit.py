@@ -61,9 +61,8 @@ def find_token() -> Token | None:
     if os.environ.get("RAY_AUTH_TOKEN", "").strip():
         return Token(os.environ["RAY_AUTH_TOKEN"].strip(), "$RAY_AUTH_TOKEN")
     path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
-    if path.is_file() and path.read_text().strip():
-        return Token(path.read_text().strip(), str(path))
-    return None
+    token = path.read_text().strip() if path.is_file() else ""
+    return Token(token, str(path)) if token else None
 
 
 def dashboard_address(address: str | None) -> str:

@@ -91,6 +91,7 @@ def run_sweep(
     # a lost server should cost seconds per call, not MLflow's default minutes of retries
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+    logging.getLogger("urllib3").setLevel(logging.ERROR)  # each retry would be a log line
     paths = sweep_paths(spec, resolve_storage(storage or spec.sweep.storage.path), resume=resume)
     client = MlflowClient(tracking_uri=uri)
     ray_init(ray_address)  # before anything is written: a bad address leaves no trace

@@ -138,7 +138,6 @@ def ray_init(address: str | None = None) -> None:
     # Tune's default TensorBoard logger imports torch into the driver (1.5 s, ~300 MB);
     # build_tuner adds the JSON and CSV loggers that the result analysis reads
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    logging.getLogger("urllib3").setLevel(logging.ERROR)  # a lost server's retries, per call
     try:
         ray.init(
             address=address,

@@ -7,7 +7,7 @@ import logging
 import time
 
 from orchestrator.commands.common import add_spec_arguments
-from orchestrator.spec import load_spec, parse_overrides
+from orchestrator.spec import load_spec, parse_overrides, split_pair
 
 ADDRESS_HELP = "the Ray dashboard, e.g. http://HEAD:8265 (default: $RAY_API_SERVER_ADDRESS)"
 
@@ -52,18 +52,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     stop.set_defaults(run=run_stop)
 
 
-def _env_pairs(pairs: list[str]) -> dict[str, str]:
-    from workers.errors import UserError
-
-    env = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UserError(f"--env expects KEY=VALUE, got {pair!r}")
-        env[key] = value
-    return env
-
-
 def run_submit(args: argparse.Namespace) -> int:
     from orchestrator import submit
     from orchestrator.tracking import TrackingError, check_reachable
@@ -71,7 +59,7 @@ def run_submit(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec, parse_overrides(args.overrides))  # a typo fails here, in a second
     submit.check_cluster_safe(spec, args.tracking_uri, args.storage)
     relative = submit.spec_in_project(spec)
-    env = _env_pairs(args.env)
+    env = dict(split_pair(pair, "--env", "KEY=VALUE") for pair in args.env)
     uri = args.tracking_uri or spec.sweep.tracking.uri
     try:
         check_reachable(uri)
