@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -35,7 +36,7 @@ def make_slice(root: Path, per_split: dict[str, int] | None = None) -> None:
 
     ``per_split``: images per class kept in each split (default: SHOTS train, 4 val, 8 test).
     """
-    from workers.data import read_split
+    from workers.datasets import read_split
     from workers.paths import default_data_root
 
     splits = read_split(default_data_root(), "toyworld")
@@ -56,7 +57,7 @@ def make_slice(root: Path, per_split: dict[str, int] | None = None) -> None:
 
 
 def register_slice() -> None:
-    from workers.data import LAYOUTS, DatasetLayout
+    from workers.datasets import LAYOUTS, DatasetLayout
 
     LAYOUTS["toyslice"] = DatasetLayout("toyslice", "", "split.json")  # absolute image paths
 
@@ -84,7 +85,8 @@ def config(model: str, root: Path):
 def run_cached(model: str, root: Path, cache: Path) -> dict:
     from workers.trial import run_trial
 
-    return run_trial(config(model, root), cache=cache)
+    os.environ["ORCH_CACHE"] = str(cache)  # the trial reads the cache the environment names
+    return run_trial(config(model, root)).metrics
 
 
 def run_coop_style(model: str, root: Path) -> dict:
@@ -94,11 +96,12 @@ def run_coop_style(model: str, root: Path) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from workers.data import class_names, few_shot, read_split, subsample_classes
+    from workers.datasets import read_split
     from workers.features import load_image, train_transform
     from workers.metrics import accuracy, expected_calibration_error, harmonic_mean
     from workers.model import create_clip
     from workers.prompts import create_prompt_learner, encode_prompts, freeze_prompts
+    from workers.splits import class_names, few_shot, subsample_classes
 
     cfg = config(model, root)
     clip = create_clip(cfg.model.name, pretrained=cfg.model.pretrained)

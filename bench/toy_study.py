@@ -34,7 +34,7 @@ def main() -> None:
         for seed in args.seeds:
             start = time.time()
             spec = load_spec(args.spec, {**baseline_overrides(name), "train.seed": seed})
-            runs.append(run_trial(spec.trial))
+            runs.append(run_trial(spec.trial).metrics)
             print(
                 f"{name} seed {seed}: "
                 + "  ".join(f"{c[5:]} {runs[-1][c]:.2f}" for c in COLUMNS)

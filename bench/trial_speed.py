@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -129,18 +130,16 @@ def lr_at(train, epoch: int) -> float:
 def coop_trial(cfg) -> dict[str, float]:
     import torch
 
-    from workers.data import class_names, few_shot, read_split, subsample_classes
+    from workers.datasets import read_split
     from workers.features import load_image, train_transform
     from workers.losses import dor_loss, prompt_objective
     from workers.metrics import accuracy, expected_calibration_error, harmonic_mean
-    from workers.model import create_clip
-    from workers.runtime import resolve_device
+    from workers.model import load_clip
+    from workers.splits import class_names, few_shot, subsample_classes
     from workers.trial import autocast
     from workers.vocab import OutlierSampler, build_pool
 
-    clip = create_clip(
-        cfg.model.name, pretrained=cfg.model.pretrained, device=resolve_device(cfg.model.device)
-    )
+    clip = load_clip(cfg.model)
     device, scale = clip.device, clip.logit_scale
     m, t, seed, n_ctx = cfg.method, cfg.train, cfg.train.seed, cfg.prompt.n_ctx
     splits = read_split(cfg.data.root, cfg.data.dataset)
@@ -235,7 +234,7 @@ def text_flops(clip, segments: list[tuple[int, int, int]], *, backward: bool) ->
 
 def project_segments(learner, frozen, max_buckets: int) -> list[tuple[int, int, int]]:
     """The attention calls of ``encode_prompts``: shared prefix once, then each bucket."""
-    from workers.buckets import length_buckets
+    from workers.text_packing import length_buckets
 
     shared = learner.shared_length if learner.shared_prefix else 0
     lengths = frozen.eot_index + 1 - shared
@@ -248,9 +247,10 @@ def text_step(model: str, root: Path, quick: bool) -> dict:
     """Forward + backward of the learned prompts, 10 classes with and without 32 outliers."""
 
     from workers.config import TrialConfig
-    from workers.data import class_names, read_split, subsample_classes
+    from workers.datasets import read_split
     from workers.model import create_clip
     from workers.prompts import create_prompt_learner, encode_prompts, freeze_prompts
+    from workers.splits import class_names, subsample_classes
     from workers.trial import OUTLIER_BUCKETS
     from workers.vocab import OutlierSampler, build_pool
 
@@ -345,11 +345,13 @@ def side(args) -> None:
         return
     from workers.trial import run_trial
 
+    if args.cache:
+        os.environ["ORCH_CACHE"] = args.cache  # the trial reads the cache the environment names
     metrics, seconds = [], []
     for cfg in grid(args.model, root, sizes):
         start = time.perf_counter()
         if args.side == "project":
-            metrics.append(run_trial(cfg, cache=args.cache))
+            metrics.append(run_trial(cfg).metrics)
         else:
             metrics.append(coop_trial(cfg))
         seconds.append(time.perf_counter() - start)

@@ -8,8 +8,9 @@ from pathlib import Path
 import yaml
 
 from orchestrator.results import SweepResult, collect
-from orchestrator.selection import SelectionRule
-from orchestrator.tracking import TrackingError, check_reachable, resolve_uri
+from orchestrator.selection import Objective, SelectionRule
+from orchestrator.tracking import check_reachable, resolve_uri
+from workers.errors import TrackingError
 
 SHOWN = ("hm", "ece", "base_acc", "new_acc")
 
@@ -41,7 +42,7 @@ def load_result(experiment: str | None, uri: str | None) -> SweepResult:
             + ": run `orch sweep SPEC` first"
         )
     parent = parents[0]
-    objectives = [tuple(o.split(":")) for o in parent.data.tags["orch.objectives"].split(",")]
+    objectives = [Objective.parse(o) for o in parent.data.tags["orch.objectives"].split(",")]
     rule = _rule_from_spec(client, parent.info.run_id)
     name = client.get_experiment(parent.info.experiment_id).name
     return collect(client, parent.info.experiment_id, parent.info.run_id, objectives, rule, name)

@@ -1,13 +1,11 @@
-"""A sweep's trials as MLflow recorded them, the selection over them, and its plots."""
+"""A sweep's trials as MLflow recorded them, and the selection over them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from orchestrator.selection import Objective, SelectionRule, select
-from workers.config import FINAL_KEY
 
 
 @dataclass
@@ -23,7 +21,7 @@ class TrialRecord:
 
     @property
     def finished(self) -> bool:
-        return self.status == "FINISHED" and FINAL_KEY in self.metrics
+        return self.status == "FINISHED"  # pruned runs end KILLED, failed ones FAILED
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -57,7 +55,7 @@ class SweepResult:
         return {
             "experiment": self.experiment,
             "parent_run_id": self.parent_run_id,
-            "objectives": [{"metric": m, "mode": d} for m, d in self.objectives],
+            "objectives": [o.model_dump() for o in self.objectives],
             "rule": self.rule.describe(),
             "trials": [t.as_json() for t in self.trials],
             "selected": chosen.run_id if chosen else None,
@@ -108,78 +106,3 @@ def tag_selection(client, result: SweepResult) -> None:
     client.set_tag(result.parent_run_id, "selection_rule", result.rule.describe())
     if chosen:
         client.set_tag(result.parent_run_id, "selected_run_id", chosen.run_id)
-
-
-def plot_sweep(result: SweepResult, folder: Path) -> list[Path]:
-    """A Pareto plot (HM vs ECE) and each objective against w, d, lambda, outlier_vocab."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    finished = [t for t in result.trials if t.finished]
-    paths = []
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    ax.scatter(
-        [t.metrics["ece"] for t in finished],
-        [t.metrics["hm"] for t in finished],
-        color="lightgray",
-        edgecolor="gray",
-        label="trial",
-    )
-    front = sorted((t for t in finished if t.pareto), key=lambda t: t.metrics["ece"])
-    ax.plot(
-        [t.metrics["ece"] for t in front],
-        [t.metrics["hm"] for t in front],
-        "o-",
-        color="tab:blue",
-        label="Pareto front",
-    )
-    if result.selected:
-        ax.scatter(
-            [result.selected.metrics["ece"]],
-            [result.selected.metrics["hm"]],
-            marker="*",
-            s=250,
-            color="tab:red",
-            zorder=5,
-            label="selected",
-        )
-    ax.set(
-        xlabel="ECE (%, validation, lower is better)",
-        ylabel="HM (%, validation)",
-        title=result.experiment,
-    )
-    ax.legend()
-    fig.tight_layout()
-    paths.append(folder / "pareto.png")
-    fig.savefig(paths[-1], dpi=90)
-    plt.close(fig)
-
-    params = ("w", "d", "lambda", "outlier_vocab")
-    metrics = [m for m, _ in result.objectives]
-    fig, axes = plt.subplots(
-        len(metrics), len(params), figsize=(3.2 * len(params), 2.8 * len(metrics)), squeeze=False
-    )
-    for row, metric in enumerate(metrics):
-        for col, param in enumerate(params):
-            ax = axes[row][col]
-            pairs = [
-                (t.params.get(param), t.metrics.get(metric))
-                for t in finished
-                if param in t.params and metric in t.metrics
-            ]
-            if pairs and param != "outlier_vocab":
-                ax.scatter([float(p) for p, _ in pairs], [m for _, m in pairs], color="tab:blue")
-            elif pairs:
-                labels = sorted({p for p, _ in pairs})
-                ax.scatter(
-                    [labels.index(p) for p, _ in pairs], [m for _, m in pairs], color="tab:blue"
-                )
-                ax.set_xticks(range(len(labels)), labels, rotation=30, fontsize=7)
-            ax.set(xlabel=param, ylabel=metric)
-    fig.tight_layout()
-    paths.append(folder / "objectives_vs_params.png")
-    fig.savefig(paths[-1], dpi=80)
-    plt.close(fig)
-    return paths

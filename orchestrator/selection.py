@@ -1,6 +1,7 @@
 """Choosing configurations on several objectives: the Pareto front, then a stated rule.
 
 Pure functions over plain numbers; the sweep feeds them validation metrics (never test).
+``Objective`` and ``SelectionRule`` are also the spec's ``objectives`` and ``selection``.
 """
 
 from __future__ import annotations
@@ -8,13 +9,32 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
-Objective = tuple[str, str]  # (metric, "max" | "min")
+from pydantic import BaseModel, ConfigDict
+
+
+class Objective(BaseModel):
+    """One metric to optimise: ``{metric: hm, mode: max}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metric: str
+    mode: Literal["max", "min"]
+
+    def __str__(self) -> str:
+        return f"{self.metric}:{self.mode}"
+
+    @classmethod
+    def parse(cls, text: str) -> Objective:
+        """The inverse of ``str``: ``"hm:max"`` -> Objective(metric="hm", mode="max")."""
+        metric, _, mode = text.partition(":")
+        return cls(metric=metric, mode=mode)
 
 
 def _oriented(point: Mapping[str, float], objectives: Sequence[Objective]) -> list[float]:
     """Objective values flipped so that larger is better on every axis."""
-    return [point[m] if mode == "max" else -point[m] for m, mode in objectives]
+    return [point[o.metric] if o.mode == "max" else -point[o.metric] for o in objectives]
 
 
 def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
@@ -54,14 +74,15 @@ def knee(
     return min(front, key=lambda i: (distance(i), i))
 
 
-@dataclass(frozen=True)
-class SelectionRule:
+class SelectionRule(BaseModel):
     """``constrained``: best ``metric`` among points with ``bound_metric <= bound``, else the
     knee of the front. ``knee``: the knee of the front."""
 
-    rule: str = "constrained"
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rule: Literal["constrained", "knee"] = "constrained"
     metric: str = "hm"
-    mode: str = "max"
+    mode: Literal["max", "min"] = "max"
     bound_metric: str = "ece"
     bound: float = 10.0
 

@@ -1,4 +1,4 @@
-"""The spec's search space as an Optuna define-by-run function, and the samplers.
+"""The spec's search space as an Optuna define-by-run function, and its grid.
 
 Dimensions are sampled in spec order; one with ``when`` is sampled only when the values
 decided so far (fixed spec values, a named point's constants, earlier dimensions) match.
@@ -6,7 +6,6 @@ decided so far (fixed spec values, a named point's constants, earlier dimensions
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,10 +14,6 @@ from workers.errors import ConfigError
 
 POINT_ATTR = "orch_point"  # user attribute carrying a named point's name
 CONSTANTS_ATTR = "orch_constants"  # and its values that are not search dimensions
-
-
-def flatten(trial_dict: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    return {f"{s}.{k}": v for s, section in trial_dict.items() for k, v in section.items()}
 
 
 def active(dim: Dimension, values: Mapping[str, Any]) -> bool:
@@ -48,17 +43,15 @@ def suggest(trial, space: Mapping[str, Dimension], fixed: Mapping[str, Any]) -> 
 
 class SpaceSampler:
     """The define-by-run function OptunaSearch calls per trial (a class: Ray pickles it with
-    the searcher's state). Returns a named point's constants."""
+    the searcher's state). A named point's constants decide its conditional dimensions."""
 
     def __init__(self, spec: Spec) -> None:
-        self.fixed = flatten(spec.trial.to_dict())
+        self.fixed = spec.trial.flat()
         self.space = dict(spec.sweep.space)
 
-    def __call__(self, trial) -> dict[str, Any]:
+    def __call__(self, trial) -> None:
         constants = dict(trial.user_attrs.get(CONSTANTS_ATTR, {}))
         suggest(trial, self.space, {**self.fixed, **constants})
-        point = trial.user_attrs.get(POINT_ATTR)
-        return {**constants, **({"orch_point": point} if point else {})}
 
 
 def grid(space: Mapping[str, Dimension]) -> dict[str, list[Any]]:
@@ -75,23 +68,3 @@ def grid(space: Mapping[str, Dimension]) -> dict[str, list[Any]]:
             if dim.int_:
                 values[key] = [int(v) for v in values[key]]
     return values
-
-
-def grid_size(space: Mapping[str, Dimension]) -> int:
-    return len(list(itertools.product(*grid(space).values())))
-
-
-def create_sampler(spec: Spec):
-    import optuna
-
-    search = spec.sweep.search
-    seed = search.seed
-    if search.sampler == "tpe":
-        return optuna.samplers.TPESampler(seed=seed)
-    if search.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
-    if search.sampler == "gp":
-        return optuna.samplers.GPSampler(seed=seed)
-    if search.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.GridSampler(grid(spec.sweep.space), seed=seed)

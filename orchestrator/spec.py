@@ -9,15 +9,15 @@ key path.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from difflib import get_close_matches
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from orchestrator.selection import Objective, SelectionRule
 from workers.config import REPORTED_METRICS, TrialConfig
-from workers.errors import ConfigError
+from workers.errors import ConfigError, did_you_mean
 
 TRIAL_SECTIONS = ("model", "data", "prompt", "method", "train")
 SWEEP_SECTIONS = (
@@ -100,19 +100,6 @@ class Search(_Strict):
     points_to_evaluate: list[NamedPoint] = []
 
 
-class Objective(_Strict):
-    metric: str
-    mode: Literal["max", "min"]
-
-
-class Selection(_Strict):
-    rule: Literal["constrained", "knee"] = "constrained"
-    metric: str = "hm"
-    mode: Literal["max", "min"] = "max"
-    bound_metric: str = "ece"
-    bound: float = 10.0
-
-
 class Resources(_Strict):
     cpu: float = Field(1.0, gt=0)
     gpu: float = Field(0.0, ge=0)
@@ -138,7 +125,7 @@ class SweepSections(_Strict):
         Objective(metric="hm", mode="max"),
         Objective(metric="ece", mode="min"),
     ]
-    selection: Selection = Selection()
+    selection: SelectionRule = SelectionRule()
     resources: Resources = Resources()
     tracking: Tracking = Tracking()
     storage: Storage = Storage()
@@ -177,8 +164,7 @@ def _apply(raw: dict, path: Path, overrides: dict[str, Any]) -> None:
     for dotted, value in overrides.items():
         parts = dotted.split(".")
         if parts[0] not in TRIAL_SECTIONS + SWEEP_SECTIONS:
-            close = get_close_matches(parts[0], TRIAL_SECTIONS + SWEEP_SECTIONS, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(parts[0], TRIAL_SECTIONS + SWEEP_SECTIONS)
             raise ConfigError(f"--set {dotted}: unknown section '{parts[0]}'{hint}")
         if parts[0] == "space":  # space keys are dotted trial paths themselves
             rest = ".".join(parts[1:])
@@ -208,8 +194,7 @@ def _pydantic_message(path: Path, exc: ValidationError) -> str:
             inner = getattr(annotation, "annotation", None) if annotation else None
             model = inner if isinstance(inner, type) and issubclass(inner, BaseModel) else Dimension
         known = [f.alias or n for n, f in model.model_fields.items()]
-        close = get_close_matches(key, known, n=1)
-        hint = f" (did you mean '{parent + '.' if parent else ''}{close[0]}'?)" if close else ""
+        hint = did_you_mean(key, known, parent + "." if parent else "")
         return f"{path}: unknown key '{loc}'{hint}"
     found = err.get("input")
     return f"{path}: {loc}: {err['msg']} (found {found!r})"
@@ -230,8 +215,7 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> Spec
     _apply(raw, path, overrides or {})
     for section in raw:
         if section not in TRIAL_SECTIONS + SWEEP_SECTIONS:
-            close = get_close_matches(section, TRIAL_SECTIONS + SWEEP_SECTIONS, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(section, TRIAL_SECTIONS + SWEEP_SECTIONS)
             raise ConfigError(f"{path}: unknown section '{section}'{hint}")
         if not isinstance(raw[section], dict | list) or raw[section] is None:
             raise ConfigError(f"{path}: '{section}' must be a mapping, got {raw[section]!r}")
@@ -251,8 +235,7 @@ def _check_sweep(path: Path, trial: TrialConfig, sweep: SweepSections) -> None:
     known = trial_paths()
     for key in list(sweep.space) + [k for p in sweep.search.points_to_evaluate for k in p.values]:
         if key not in known:
-            close = get_close_matches(key, known, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(key, known)
             raise ConfigError(f"{path}: space/points key '{key}' is not a trial setting{hint}")
     for dim_key, dim in sweep.space.items():
         for cond in dim.when or {}:

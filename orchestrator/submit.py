@@ -16,7 +16,7 @@ from pathlib import Path
 
 from orchestrator.spec import Spec
 from orchestrator.storage import SHARED_SCHEMES, is_uri
-from workers.errors import UserError
+from workers.errors import ClusterError, JobFailed, UserError
 from workers.paths import PROJECT_ROOT
 
 # Never uploaded (Ray also honours .gitignore): environments, datasets, caches, local stores.
@@ -35,18 +35,6 @@ UPLOAD_EXCLUDES = [
     "*.egg-info",
 ]
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
-
-
-class ClusterError(UserError):
-    """A Ray cluster that cannot be used as given."""
-
-
-class JobFailed(UserError):
-    """The submitted job ended without success; exits with the driver's own code."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 @dataclass(frozen=True)

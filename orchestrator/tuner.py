@@ -11,10 +11,10 @@ import logging
 import os
 from typing import Any
 
-from orchestrator.space import CONSTANTS_ATTR, POINT_ATTR, SpaceSampler, create_sampler
 from orchestrator.spec import Spec
 from orchestrator.storage import SweepPaths
 from workers.errors import UserError
+from workers.messages import TrialRequest
 
 log = logging.getLogger(__name__)
 
@@ -25,39 +25,15 @@ def train(config: dict[str, Any]) -> None:
     train_trial(config)
 
 
-def fill(trial_dicts: list[dict[str, Any]], cache_dir: str | None) -> int:
+def fill(requests: list[TrialRequest]) -> int:
     from workers.trainable import fill_cache
 
-    return fill_cache(trial_dicts, cache_dir)
+    return fill_cache(requests)
 
 
-def build_searcher(spec: Spec):
-    import optuna
-
-    from orchestrator.search import SweepSearch
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress lines say enough
-    objectives = spec.sweep.objectives
-
-    searcher = SweepSearch(
-        space=SpaceSampler(spec),
-        metric=[o.metric for o in objectives] if len(objectives) > 1 else objectives[0].metric,
-        mode=[o.mode for o in objectives] if len(objectives) > 1 else objectives[0].mode,
-        sampler=create_sampler(spec),
-    )
-    space = spec.sweep.space
-    for point in spec.sweep.search.points_to_evaluate:
-        searched = {k: v for k, v in point.values.items() if k in space}
-        constants = {k: v for k, v in point.values.items() if k not in space}
-        searcher._ot_study.enqueue_trial(  # noqa: SLF001  (named points carry their constants)
-            searched, user_attrs={POINT_ATTR: point.name, CONSTANTS_ATTR: constants}
-        )
-    return searcher
-
-
-def cache_fill_configs(spec: Spec) -> list[dict[str, Any]]:
-    """One trial config per distinct episode (seed x vocabulary) the sweep can draw."""
-    varying = {}
+def cache_fill_requests(spec: Spec) -> list[TrialRequest]:
+    """One request per distinct episode (seed x vocabulary) the sweep can draw."""
+    varying: dict[str, list] = {}
     for key in ("train.seed", "method.outlier_vocab"):
         dim = spec.sweep.space.get(key)
         if dim is not None and dim.kind == "choices":
@@ -66,21 +42,20 @@ def cache_fill_configs(spec: Spec) -> list[dict[str, Any]]:
         for key in varying:
             if key in point.values and point.values[key] not in varying[key]:
                 varying[key].append(point.values[key])
-    base = spec.trial.to_dict()
     return [
-        {"trial": base, **dict(zip(varying, combo, strict=True))}
+        TrialRequest(spec.trial, dict(zip(varying, combo, strict=True)))
         for combo in itertools.product(*varying.values())
     ]
 
 
-def build_tuner(
-    spec: Spec, paths: SweepPaths, callbacks: list, *, resume: bool, cache_dir: str | None
-):
+def build_tuner(spec: Spec, paths: SweepPaths, callbacks: list, *, resume: bool):
     from ray import tune
     from ray.tune import RunConfig, TuneConfig, Tuner
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search import ConcurrencyLimiter
+
+    from orchestrator.search import SweepSearch
 
     search = spec.sweep.search
     trainable = tune.with_resources(
@@ -108,10 +83,10 @@ def build_tuner(
         )
     return Tuner(
         trainable,
-        param_space={"trial": spec.trial.to_dict(), "cache_dir": cache_dir},
+        param_space=TrialRequest(spec.trial).to_ray(),  # the searcher adds the overrides
         tune_config=TuneConfig(
             search_alg=ConcurrencyLimiter(
-                build_searcher(spec), max_concurrent=search.max_concurrent
+                SweepSearch.from_spec(spec), max_concurrent=search.max_concurrent
             ),
             scheduler=scheduler,
             num_samples=search.num_trials,

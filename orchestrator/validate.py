@@ -11,7 +11,7 @@ from workers.paths import ASSET_DIR, default_data_root
 
 
 def _check_dataset(spec: Spec) -> str:
-    from workers.data import read_split
+    from workers.datasets import read_split
 
     root = spec.trial.data.root or default_data_root()
     splits = read_split(root, spec.trial.data.dataset)  # generates the toy world if needed

@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field, fields
-from difflib import get_close_matches
 from typing import Any
 
-from workers.errors import ConfigError
+from workers.errors import ConfigError, did_you_mean
 
 VOCABULARIES = ("wordnet_nouns", "wordnet_near_ood", "random_words", "random_strings")
 RESAMPLE = ("step", "epoch", "never")
 # What a trial reports each epoch (validation, in %) and, prefixed test_, at its end.
 REPORTED_METRICS = ("base_acc", "new_acc", "hm", "ece_base", "ece_new", "ece")
-CHECKPOINT = "trial_state.pt"  # a trial's saved state: context, weights, optimisers, epoch
-FINAL_KEY = "test_hm"  # only a trial's last report has it: early-stopped trials lack it
 
 
 @dataclass(frozen=True)
@@ -92,6 +89,10 @@ class TrialConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def flat(self) -> dict[str, Any]:
+        """Every setting by its dotted path: ``{"method.w": 2.0, ...}``."""
+        return {f"{s}.{k}": v for s, section in self.to_dict().items() for k, v in section.items()}
+
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> TrialConfig:
         """Build from nested dicts; unknown keys are errors with a 'did you mean'."""
@@ -120,9 +121,7 @@ class TrialConfig:
 
 
 def _unknown(key: str, known, prefix: str) -> str:
-    close = get_close_matches(key, list(known), n=1)
-    hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
-    return f"unknown key '{prefix}{key}'{hint}"
+    return f"unknown key '{prefix}{key}'{did_you_mean(key, known, prefix)}"
 
 
 def _check(ok: bool, path: str, rule: str, value: Any) -> None:

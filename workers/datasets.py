@@ -1,21 +1,57 @@
-"""Datasets without a split JSON: FGVC-Aircraft, ImageNet and a user's own image folder.
+"""Datasets on disk: CoOp's layouts and their readers, one ``{split: [Datum, ...]}`` for all.
 
-FGVC-Aircraft and ImageNet follow CoOp's readers (its ``datasets/*.py`` and DATA.md);
-``folder:PATH`` is ``PATH/{train,val,test}/<class>/<image>``. Each reader returns the same
-``{"train" | "val" | "test": [Datum, ...]}`` as the split-JSON datasets in ``workers.data``.
+Split-JSON datasets: ``split.json`` = ``{"train": [[rel_path, label, classname], ...], "val":
+[...], "test": [...]}`` with paths relative to the dataset's image folder (CoOp's DATA.md;
+the split files are Zhou et al.'s). FGVC-Aircraft and ImageNet have no split JSON and follow
+CoOp's readers (its ``datasets/*.py``); ``folder:PATH`` is ``PATH/{train,val,test}/<class>/``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from workers.data import SPLITS, Datum
-from workers.errors import DataError
+from workers.errors import DataError, did_you_mean
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 FOLDER_PREFIX = "folder:"
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Datum:
+    path: Path
+    label: int
+    classname: str
+
+
+@dataclass(frozen=True)
+class DatasetLayout:
+    """Where a dataset's pieces live under the data root."""
+
+    dataset_dir: str
+    image_dir: str
+    split_file: str
+
+
+# CoOp's folder conventions (its DATA.md); the split files are Zhou et al.'s.
+LAYOUTS: dict[str, DatasetLayout] = {
+    "toyworld": DatasetLayout("toyworld", "images", "split_toyworld.json"),
+    "caltech101": DatasetLayout(
+        "caltech-101", "101_ObjectCategories", "split_zhou_Caltech101.json"
+    ),
+    "oxford_pets": DatasetLayout("oxford_pets", "images", "split_zhou_OxfordPets.json"),
+    "stanford_cars": DatasetLayout("stanford_cars", "", "split_zhou_StanfordCars.json"),
+    "oxford_flowers": DatasetLayout("oxford_flowers", "jpg", "split_zhou_OxfordFlowers.json"),
+    "food101": DatasetLayout("food-101", "images", "split_zhou_Food101.json"),
+    "sun397": DatasetLayout("sun397", "SUN397", "split_zhou_SUN397.json"),
+    "dtd": DatasetLayout("dtd", "images", "split_zhou_DescribableTextures.json"),
+    "eurosat": DatasetLayout("eurosat", "2750", "split_zhou_EuroSAT.json"),
+    "ucf101": DatasetLayout("ucf101", "UCF-101-midframes", "split_zhou_UCF101.json"),
+}
 
 
 def _need_dir(path: Path, what: str, fix: str) -> Path:
@@ -193,3 +229,45 @@ READERS: dict[str, Callable[[Path], dict[str, list[Datum]]]] = {
     "fgvc_aircraft": read_fgvc_aircraft,
     "imagenet": read_imagenet,
 }
+
+
+def read_split(root: str | Path, dataset: str) -> dict[str, list[Datum]]:
+    """Read ``dataset``'s splits under ``root``; the toy world is generated on first use."""
+    root = Path(root).expanduser().resolve()
+    if dataset.startswith(FOLDER_PREFIX):
+        return read_image_folder(root, dataset[len(FOLDER_PREFIX) :])
+    layout = LAYOUTS.get(dataset)  # checked first, so a split JSON registered here wins
+    if layout is None and dataset in READERS:
+        return READERS[dataset](root)
+    if layout is None:
+        known = sorted([*LAYOUTS, *READERS])
+        raise DataError(
+            f"unknown dataset '{dataset}'{did_you_mean(dataset, known)}; known: "
+            f"{', '.join(known)}, or folder:PATH for your own "
+            "PATH/{train,val,test}/<class>/ images"
+        )
+    if dataset == "toyworld":
+        from workers.toyworld.dataset import ensure_toyworld
+
+        ensure_toyworld(root)
+    dataset_dir = root / layout.dataset_dir
+    if not dataset_dir.is_dir():
+        raise DataError(
+            f"dataset '{dataset}' not found: no folder {dataset_dir}; put the CoOp-layout dataset "
+            "there or point data.root / --root at the folder that holds it"
+        )
+    split_path = dataset_dir / layout.split_file
+    if not split_path.is_file():
+        raise DataError(f"split file missing for dataset '{dataset}': {split_path}")
+    try:
+        raw = json.loads(split_path.read_text())
+        image_dir = dataset_dir / layout.image_dir
+        return {
+            name: [Datum(image_dir / rel, int(label), str(cls)) for rel, label, cls in raw[name]]
+            for name in SPLITS
+        }
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise DataError(
+            f"split file {split_path} is not a CoOp split "
+            f'({{"train"|"val"|"test": [[rel_path, label, classname], ...]}}): {exc}'
+        ) from exc

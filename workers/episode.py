@@ -14,11 +14,12 @@ import torch
 
 from workers.cache import cached_tensors, file_digest
 from workers.config import TrialConfig
-from workers.data import Datum, class_names, few_shot, read_split, subsample_classes
+from workers.datasets import Datum, read_split
 from workers.features import encode_items, items_fingerprint, train_transform
 from workers.model import PROJECT_WEIGHTS, Clip
 from workers.paths import cache_dir as default_cache_dir
 from workers.paths import default_data_root
+from workers.splits import class_names, few_shot, subsample_classes
 from workers.vocab import OutlierPool, build_pool
 
 log = logging.getLogger(__name__)
@@ -91,9 +92,9 @@ def text_features(clip: Clip, names: list[str], template: str, cache: Path, key:
     )["feats"]
 
 
-def prepare_episode(clip: Clip, cfg: TrialConfig, *, cache: Path | None = None) -> Episode:
-    """Check every input first (shots, vocabulary), then fill or read the caches."""
-    cache = Path(cache or default_cache_dir())
+def prepare_episode(clip: Clip, cfg: TrialConfig) -> Episode:
+    """Check every input first (shots, vocabulary), then fill or read the shared caches."""
+    cache = default_cache_dir()
     root = cfg.data.root or default_data_root()
     splits = read_split(root, cfg.data.dataset)
     seed, val_shots = cfg.train.seed, min(cfg.data.shots, 4)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from workers.data import Datum
+from workers.datasets import Datum
 from workers.errors import DataError
 from workers.model import Clip
 

@@ -5,6 +5,7 @@ Pure functions of tensors; fractions in, fractions out (the trial converts to %)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -70,3 +71,22 @@ def expected_calibration_error(
         raise ValueError("expected_calibration_error needs at least one sample")
     bins = reliability_bins(probs, labels, n_bins)
     return float((bins.counts / bins.counts.sum() * bins.gaps).sum())
+
+
+def base_new_metrics(
+    probs: Mapping[str, torch.Tensor], labels: Mapping[str, torch.Tensor], n_bins: int = 10
+) -> dict[str, float]:
+    """The base-to-new protocol's numbers, in %: accuracy and ECE per subset, HM, mean ECE.
+
+    probs["base"]: (N_b, C_b) over base labels, probs["new"]: (N_n, C_n) over new labels
+    (never mixed); labels likewise.
+    """
+    out: dict[str, float] = {}
+    for subset in ("base", "new"):
+        out[f"{subset}_acc"] = 100 * accuracy(probs[subset], labels[subset])
+        out[f"ece_{subset}"] = 100 * expected_calibration_error(
+            probs[subset], labels[subset], n_bins
+        )
+    out["hm"] = harmonic_mean(out["base_acc"], out["new_acc"])
+    out["ece"] = (out["ece_base"] + out["ece_new"]) / 2
+    return out

@@ -13,13 +13,17 @@ from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import open_clip
 import torch
 from torch import nn
 
-from workers.errors import ModelError
+from workers.errors import ConfigError, ModelError
 from workers.paths import ASSET_DIR, MODEL_CONFIG_DIR
+
+if TYPE_CHECKING:
+    from workers.config import ModelConfig
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +224,30 @@ def _weights_file(name: str, pretrained: str | None, checkpoint: str | Path | No
             "--checkpoint"
         )
     return None
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` picks CUDA when present; an explicit ``cuda`` without a GPU is a user error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"device '{device}' requested but no CUDA GPU is visible; use cpu or auto"
+        )
+    try:
+        return torch.device(device)
+    except RuntimeError as exc:
+        raise ConfigError(f"unknown device '{device}'; use cpu, cuda or auto") from exc
+
+
+def load_clip(model: ModelConfig) -> Clip:
+    """The frozen CLIP a trial's ``model`` section names, on its device."""
+    return create_clip(
+        model.name,
+        pretrained=model.pretrained,
+        checkpoint=model.checkpoint,
+        device=resolve_device(model.device),
+    )
 
 
 def create_clip(

@@ -21,7 +21,6 @@ import torch
 from torch import nn
 
 from workers import text_packing
-from workers.buckets import length_buckets, unbucket
 from workers.model import encode_token_embeddings, end_of_text_index
 
 if TYPE_CHECKING:
@@ -227,7 +226,9 @@ def encode_prompts(
     embeds = learner(frozen)  # (n, L, D)
     shared = learner.shared_length if learner.shared_prefix else 0
     lengths = frozen.eot_index + 1 - shared  # (n,) tokens each row runs itself
-    buckets = length_buckets(lengths, max_buckets=max_buckets if learner.packing else 1)
+    buckets = text_packing.length_buckets(
+        lengths, max_buckets=max_buckets if learner.packing else 1
+    )
     if not shared and len(buckets) == 1:
         feats = encode_token_embeddings(clip.text, embeds, frozen.eot_index)  # (n, E)
     else:
@@ -241,5 +242,5 @@ def encode_prompts(
             prefix=embeds[:1, :shared] if shared else None,
             groups=[(emb[:, shared:], eot) for emb, eot in groups],
         )
-        feats = unbucket(parts, buckets)  # (n, E)
+        feats = text_packing.unbucket(parts, buckets)  # (n, E)
     return nn.functional.normalize(feats.float(), dim=-1)

@@ -5,10 +5,13 @@ every prompt (``[SOS] V_1 ... V_M``) are the same embeddings, and under a causal
 states cannot see the class name. So the prefix is run once (a batch of one) and in every
 block each row's own tokens attend to the prefix's keys and values next to their own.
 
-Rows are given in groups of similar length (``workers.buckets``), each cut after its own last
-end-of-text token. The position-wise parts of a block (layer norms, projections, MLP) run
-on all tokens of the prefix and of every group packed into one matrix, so the weights are
-read once per block however many groups there are; only attention runs per group.
+Rows are given in groups of similar length (``length_buckets``: the text path cuts a batch
+after its last end-of-text token, so in one batch every row pays for the longest; a few
+buckets chosen to minimise the padded tokens let short words stop paying for long ones), each
+cut after its own last end-of-text token. The position-wise parts of a block (layer norms,
+projections, MLP) run on all tokens of the prefix and of every group packed into one
+matrix, so the weights are read once per block however many groups there are; only
+attention runs per group.
 
 open_clip's ``ResidualAttentionBlock`` (``ln_1``, ``attn``, ``ls_1``, ``ln_2``, ``mlp``,
 ``ls_2``, batch first, ``nn.MultiheadAttention``) is run by hand; ``unsupported`` names any
@@ -24,6 +27,59 @@ import torch.nn.functional as F
 from torch import nn
 
 from workers.model import TextTower, project_pooled
+
+
+def length_buckets(
+    lengths: torch.Tensor, *, max_buckets: int = 3, min_saving: float = 0.15
+) -> list[torch.Tensor]:
+    """Row indices grouped by length, shortest group first. (N,) -> [(n_b,), ...]
+
+    Among groupings into at most ``max_buckets`` runs of the sorted lengths, picks the one with
+    the fewest padded tokens (rows x the bucket's longest row), where every bucket past the
+    first must pay its way: it costs ``min_saving`` of the unbucketed batch's tokens (each
+    bucket has fixed costs too). One bucket holds every row in order, so nothing moves.
+    """
+    if max_buckets < 1:
+        raise ValueError(f"max_buckets >= 1 must hold, but got max_buckets={max_buckets}")
+    n = lengths.shape[0]
+    if max_buckets == 1 or n < 2:
+        return [torch.arange(n, device=lengths.device)]
+    values, counts = torch.unique(lengths, return_counts=True)  # ascending distinct lengths
+    values, counts = values.tolist(), counts.tolist()
+    if len(values) == 1:
+        return [torch.arange(n, device=lengths.device)]
+    below = [0]  # rows shorter than values[i]
+    for count in counts:
+        below.append(below[-1] + count)
+    penalty = min_saving * n * values[-1]
+    # best[k][j]: cheapest cost of the first j distinct lengths in k buckets; cut[k][j]: its split
+    inf = float("inf")
+    best = [[inf] * (len(values) + 1) for _ in range(max_buckets + 1)]
+    cut = [[0] * (len(values) + 1) for _ in range(max_buckets + 1)]
+    best[0][0] = 0.0
+    for k in range(1, max_buckets + 1):
+        for j in range(1, len(values) + 1):
+            for i in range(j):
+                cost = best[k - 1][i] + (below[j] - below[i]) * values[j - 1] + penalty
+                if cost < best[k][j]:
+                    best[k][j], cut[k][j] = cost, i
+    k = min(range(1, max_buckets + 1), key=lambda k: best[k][len(values)])
+    if k == 1:
+        return [torch.arange(n, device=lengths.device)]
+    edges, j = [], len(values)
+    while k:
+        edges.append(values[j - 1])
+        j, k = cut[k][j], k - 1
+    edges.reverse()  # the longest length of each bucket, ascending
+    bucket = torch.bucketize(lengths, torch.tensor(edges, device=lengths.device))  # (N,)
+    return [torch.nonzero(bucket == b).flatten() for b in range(len(edges))]
+
+
+def unbucket(parts: list[torch.Tensor], buckets: list[torch.Tensor]) -> torch.Tensor:
+    """Per-bucket rows back in their original order. [(n_b, E), ...] -> (N, E)"""
+    if len(buckets) == 1:  # one bucket holds every row in order
+        return parts[0]
+    return torch.cat(parts)[torch.cat(buckets).argsort()]
 
 
 def unsupported(tower: TextTower) -> str | None:

@@ -1,33 +1,26 @@
-"""Ray Tune's side of a trial: rebuild the typed config, run, report, checkpoint.
+"""Ray Tune's side of a trial: rebuild the typed request, run, report, checkpoint.
 
-The config that crosses into Ray is plain data: ``{"trial": <TrialConfig as dict>,
-"method.w": 2.0, ...}`` (the searched values as dotted overrides). The final report carries
-the test metrics, the reliability-diagram bins and the node the trial ran on; the driver
-logs everything to MLflow.
+The config Ray hands over is a ``TrialRequest`` as plain data (``workers.messages``). Every
+epoch's report carries a Tune checkpoint of the trial's state (the only place trial state is
+written); the last report, marked ``final``, adds the test metrics, the reliability diagrams
+and the node the trial ran on. The driver logs everything to MLflow.
 """
 
 from __future__ import annotations
 
 import platform
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from workers.config import CHECKPOINT, FINAL_KEY, TrialConfig
 from workers.episode import prepare_episode
-from workers.model import create_clip
-from workers.runtime import resolve_device
+from workers.messages import CHECKPOINT, FINAL, RELIABILITY, TrialRequest
+from workers.model import load_clip
 from workers.trial import run_trial
 
-__all__ = ["FINAL_KEY", "fill_cache", "train_trial", "trial_config"]
-
-
-def trial_config(config: dict[str, Any]) -> TrialConfig:
-    overrides = {k: v for k, v in config.items() if "." in k}
-    return TrialConfig.from_dict(config["trial"]).with_overrides(overrides)
+__all__ = ["fill_cache", "train_trial"]
 
 
 def node_name() -> str:
@@ -40,55 +33,43 @@ def node_name() -> str:
         return platform.node()
 
 
-def train_trial(config: dict[str, Any]) -> None:
-    """The function trainable handed to ``ray.tune.Tuner``."""
+def _report(metrics: dict[str, Any], state: dict) -> None:
     from ray import tune
 
-    cfg = trial_config(config)
-    work = Path(tempfile.mkdtemp(prefix="orch-trial-"))
-    restored = tune.get_checkpoint()
-    if restored is not None:
-        with restored.as_directory() as folder:
-            shutil.copy(Path(folder) / CHECKPOINT, work / CHECKPOINT)
-
-    def report(metrics: dict[str, float], state: dict | None) -> None:
-        if state is None:
-            tune.report(metrics)
-            return
-        with tempfile.TemporaryDirectory() as folder:
-            torch.save(state, Path(folder) / CHECKPOINT)
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
-
-    diagnostics: dict = {}
-    final = run_trial(
-        cfg,
-        report=report,
-        checkpoint_dir=work,
-        cache=config.get("cache_dir"),
-        diagnostics=diagnostics,
-    )
-    shutil.rmtree(work, ignore_errors=True)
-    state = diagnostics.pop("prompt_state")
-    with tempfile.TemporaryDirectory() as folder:  # the final checkpoint: the learned prompt
+    with tempfile.TemporaryDirectory() as folder:
         torch.save(state, Path(folder) / CHECKPOINT)
-        tune.report(
-            {**final, **diagnostics, "node": node_name(), "final": 1},
-            checkpoint=tune.Checkpoint.from_directory(folder),
-        )
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
 
-def fill_cache(trial_dicts: list[dict[str, Any]], cache_dir: str | None) -> int:
+def _restored_state() -> dict | None:
+    from ray import tune
+
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as folder:
+        return torch.load(Path(folder) / CHECKPOINT, weights_only=True)
+
+
+def train_trial(config: dict[str, Any]) -> None:
+    """The function trainable handed to ``ray.tune.Tuner``."""
+    cfg = TrialRequest.from_ray(config).config()
+    result = run_trial(cfg, report=_report, resume_state=_restored_state())
+    final = {
+        **result.metrics,
+        RELIABILITY: [d.to_dict() for d in result.reliability],
+        "node": node_name(),
+        FINAL: 1,
+    }
+    _report(final, result.state)  # its checkpoint is the learned prompt
+
+
+def fill_cache(requests: list[TrialRequest]) -> int:
     """Compute every image and text feature these trials will read, before any trial starts."""
     clips: dict = {}
-    for raw in trial_dicts:
-        cfg = trial_config(raw)
+    for request in requests:
+        cfg = request.config()
         if cfg.model not in clips:  # the episodes differ by seed or vocabulary, not by model
-            clips[cfg.model] = create_clip(
-                cfg.model.name,
-                pretrained=cfg.model.pretrained,
-                checkpoint=cfg.model.checkpoint,
-                device=resolve_device(cfg.model.device),
-            )
-        clip = clips[cfg.model]
-        prepare_episode(clip, cfg, cache=Path(cache_dir) if cache_dir else None)
-    return len(trial_dicts)
+            clips[cfg.model] = load_clip(cfg.model)
+        prepare_episode(clips[cfg.model], cfg)
+    return len(requests)

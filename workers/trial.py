@@ -11,27 +11,23 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from contextlib import nullcontext
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from workers.config import CHECKPOINT, TrialConfig
+from workers.config import TrialConfig
 from workers.episode import Episode, prepare_episode
 from workers.losses import dor_loss, entropy_hinge, kg_loss, prompt_objective
-from workers.metrics import (
-    accuracy,
-    expected_calibration_error,
-    harmonic_mean,
-    reliability_bins,
-)
+from workers.messages import ReliabilityDiagram
+from workers.metrics import base_new_metrics, reliability_bins
 from workers.mixture import IN, OUT, SPECIALIZED, CoAWeights, mixture_logits
-from workers.model import Clip, create_clip
+from workers.model import Clip, load_clip
 from workers.prompts import WordPrompts, create_prompt_learner, encode_prompts, freeze_prompts
-from workers.runtime import resolve_device
 from workers.vocab import OutlierSampler
 
-Report = Callable[[dict[str, float], dict | None], None]
+# called after every epoch with its validation metrics and the state to resume from
+Report = Callable[[dict[str, float], dict], None]
 OUTLIER_BUCKETS = 3  # outlier batches are encoded in at most this many length buckets
 
 
@@ -192,16 +188,11 @@ class Trainer:
         return mixture_logits(s0, s1, self.weights.group(IN if base else OUT)).softmax(-1)
 
     def evaluate(self, splits: dict, prefix: str = "") -> dict[str, float]:
-        out = {}
-        for subset in ("base", "new"):
-            probs = self.probs(splits[subset].feats, subset).cpu()
-            labels = splits[subset].labels
-            out[f"{subset}_acc"] = 100 * accuracy(probs, labels)
-            out[f"ece_{subset}"] = 100 * expected_calibration_error(
-                probs, labels, self.cfg.train.n_bins
-            )
-        out["hm"] = harmonic_mean(out["base_acc"], out["new_acc"])
-        out["ece"] = (out["ece_base"] + out["ece_new"]) / 2
+        out = base_new_metrics(
+            {s: self.probs(splits[s].feats, s).cpu() for s in ("base", "new")},
+            {s: splits[s].labels for s in ("base", "new")},
+            self.cfg.train.n_bins,
+        )
         pi = self.weights().detach().cpu()
         if self.cfg.method.mixture:
             out["pi_in"], out["pi_out"] = pi[IN, SPECIALIZED].item(), pi[OUT, SPECIALIZED].item()
@@ -241,58 +232,58 @@ def total_epochs(cfg: TrialConfig) -> int:
     return cfg.train.epochs + stage2
 
 
-def run_trial(
-    cfg: TrialConfig,
-    *,
-    report: Report | None = None,
-    checkpoint_dir: str | Path | None = None,
-    cache: str | Path | None = None,
-    diagnostics: dict | None = None,
-) -> dict[str, float]:
-    """Train and evaluate one configuration; returns the final validation and test metrics.
+@dataclass
+class TrialResult:
+    metrics: dict[str, float]  # final validation metrics and, prefixed test_, test metrics
+    reliability: list[ReliabilityDiagram]  # test split, base and new classes
+    state: dict  # the learned prompt and weights, as ``Trainer.load`` reads them
 
-    After each epoch ``report(metrics, state)`` gets the validation metrics (in %) and the
-    loss terms; with ``checkpoint_dir`` the trial also saves its state there each epoch and
-    resumes from it when started again.
+
+def reliability(trainer: Trainer, split: str) -> list[ReliabilityDiagram]:
+    splits = getattr(trainer.ep, split)
+    diagrams = []
+    for subset in ("base", "new"):
+        probs = trainer.probs(splits[subset].feats, subset).cpu()
+        bins = reliability_bins(probs, splits[subset].labels, trainer.cfg.train.n_bins)
+        diagrams.append(
+            ReliabilityDiagram(
+                split=split,
+                subset=subset,
+                edges=tuple(bins.edges.tolist()),
+                counts=tuple(int(c) for c in bins.counts.tolist()),
+                accuracy=tuple(bins.accuracy.tolist()),
+                confidence=tuple(bins.confidence.tolist()),
+            )
+        )
+    return diagrams
+
+
+def run_trial(
+    cfg: TrialConfig, *, report: Report | None = None, resume_state: dict | None = None
+) -> TrialResult:
+    """Train and evaluate one configuration.
+
+    After each epoch ``report(metrics, state)`` gets the validation metrics (in %), the loss
+    terms and the state to resume from; ``resume_state`` (a state a report carried) continues
+    after its epoch. Writes no files: saving states is the caller's business.
     """
-    clip = create_clip(
-        cfg.model.name,
-        pretrained=cfg.model.pretrained,
-        checkpoint=cfg.model.checkpoint,
-        device=resolve_device(cfg.model.device),
-    )
-    trainer = Trainer(clip, cfg, prepare_episode(clip, cfg, cache=cache))
-    path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir else None
-    start = trainer.load(torch.load(path, weights_only=True)) if path and path.is_file() else 0
+    clip = load_clip(cfg.model)
+    trainer = Trainer(clip, cfg, prepare_episode(clip, cfg))
+    start = trainer.load(resume_state) if resume_state is not None else 0
     if total_epochs(cfg) == 0 and report:  # zero-shot: nothing to train, one report
-        report({"epoch": 0, **trainer.evaluate(trainer.ep.val)}, None)
+        report({"epoch": 0, **trainer.evaluate(trainer.ep.val)}, trainer.state(-1))
     for epoch in range(start, total_epochs(cfg)):
         if epoch < cfg.train.epochs:
             losses = trainer.train_epoch(epoch)
         else:
             losses = trainer.weight_epoch()
         metrics = {"epoch": epoch + 1, **trainer.evaluate(trainer.ep.val), **losses}
-        state = trainer.state(epoch)
-        if path:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            torch.save(state, tmp)
-            tmp.replace(path)
         if report:
-            report(metrics, state)
+            report(metrics, trainer.state(epoch))
     final = {**trainer.evaluate(trainer.ep.val), **trainer.evaluate(trainer.ep.test, "test_")}
     final["pool_new_class_overlap"] = trainer.ep.pool.new_class_overlap
-    if diagnostics is not None:  # reliability-diagram bins of the test split, as plain lists
-        for subset in ("base", "new"):
-            split = trainer.ep.test[subset]
-            bins = reliability_bins(
-                trainer.probs(split.feats, subset).cpu(), split.labels, cfg.train.n_bins
-            )
-            diagnostics[f"reliability_{subset}"] = {
-                "edges": bins.edges.tolist(),
-                "counts": bins.counts.tolist(),
-                "accuracy": bins.accuracy.tolist(),
-                "confidence": bins.confidence.tolist(),
-            }
-        diagnostics["prompt_state"] = trainer.state(total_epochs(cfg) - 1)
-    return final
+    return TrialResult(
+        metrics=final,
+        reliability=reliability(trainer, "test"),
+        state=trainer.state(total_epochs(cfg) - 1),
+    )

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import torch
 
-from workers.data import class_names, read_split, subsample_classes
+from workers.datasets import read_split
+from workers.errors import ConfigError
 from workers.features import encode_items
-from workers.metrics import accuracy, expected_calibration_error, harmonic_mean
-from workers.model import Clip
+from workers.metrics import base_new_metrics
+from workers.model import Clip, create_clip, resolve_device
+from workers.splits import class_names, subsample_classes
 
 DEFAULT_TEMPLATE = "a photo of a {}."
 
@@ -32,14 +34,40 @@ def evaluate_zero_shot(
 ) -> dict[str, float]:
     """Base and new accuracy, HM and ECE (all in %) of ``template`` on ``split``."""
     items = read_split(root, dataset)[split]
-    result: dict[str, float] = {}
+    probs, labels = {}, {}
     for subset in ("base", "new"):
         subset_items = subsample_classes(items, subset)
-        image_feats, labels = encode_items(clip, subset_items)
+        image_feats, labels[subset] = encode_items(clip, subset_items)
         text_feats = clip.encode_texts([template.format(c) for c in class_names(subset_items)])
-        probs = class_probs(image_feats, text_feats.cpu(), clip.logit_scale)
-        result[f"{subset}_acc"] = 100 * accuracy(probs, labels)
-        result[f"ece_{subset}"] = 100 * expected_calibration_error(probs, labels, n_bins)
-    result["hm"] = harmonic_mean(result["base_acc"], result["new_acc"])
-    result["ece"] = (result["ece_base"] + result["ece_new"]) / 2
-    return result
+        probs[subset] = class_probs(image_feats, text_feats.cpu(), clip.logit_scale)
+    return base_new_metrics(probs, labels, n_bins)
+
+
+def evaluate_zero_shot_cli(
+    *,
+    dataset: str,
+    root: Path,
+    model: str,
+    pretrained: str | None,
+    checkpoint: Path | None,
+    template: str,
+    split: str,
+    device: str,
+) -> dict:
+    """``orch zero-shot``: build the model, evaluate, and describe what was evaluated."""
+    if template.count("{}") != 1:
+        raise ConfigError(
+            f"template must contain exactly one '{{}}' for the class name, got {template!r}"
+        )
+    clip = create_clip(
+        model, pretrained=pretrained, checkpoint=checkpoint, device=resolve_device(device)
+    )
+    metrics = evaluate_zero_shot(clip, dataset=dataset, root=root, template=template, split=split)
+    return {
+        "dataset": dataset,
+        "model": model,
+        "pretrained": pretrained if checkpoint is None else str(checkpoint),
+        "template": template,
+        "split": split,
+        **{k: round(v, 2) for k, v in metrics.items()},
+    }

@@ -54,7 +54,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run_submit(args: argparse.Namespace) -> int:
     from orchestrator import submit
-    from orchestrator.tracking import TrackingError, check_reachable
+    from orchestrator.tracking import check_reachable
+    from workers.errors import TrackingError
 
     spec = load_spec(args.spec, parse_overrides(args.overrides))  # a typo fails here, in a second
     submit.check_cluster_safe(spec, args.tracking_uri, args.storage)
@@ -109,7 +110,7 @@ def run_jobs(args: argparse.Namespace) -> int:
 
 
 def _known_job(client, job: str, address: str | None) -> None:
-    from orchestrator.submit import ClusterError
+    from workers.errors import ClusterError
 
     try:
         client.get_job_info(job)

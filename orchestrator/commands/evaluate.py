@@ -34,7 +34,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workers.runtime import evaluate_zero_shot_cli  # the data plane: imports torch
+    from workers.zero_shot import evaluate_zero_shot_cli  # the data plane: imports torch
 
     result = evaluate_zero_shot_cli(
         dataset=args.dataset,

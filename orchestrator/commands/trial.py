@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
             shown = "  ".join(f"{k} {metrics[k]:6.2f}" for k in SHOWN if k in metrics)
             print(f"epoch {int(metrics['epoch']):3d}  {shown}  loss {metrics.get('loss', 0):.3f}")
 
-    final = run_trial(spec.trial, report=report)
+    final = run_trial(spec.trial, report=report).metrics
     if args.json:
         print(json.dumps({k: round(v, 4) for k, v in final.items()}, indent=2))
         return 0

@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from workers import text_packing
-from workers.buckets import length_buckets
 from workers.prompts import (
     WordPrompts,
     create_prompt_learner,
     encode_prompts,
     freeze_prompts,
 )
+from workers.text_packing import length_buckets
 from workers.vocab import random_strings
 
 CLASSES = ["red circle", "blue hexagon", "golden retriever", "aircraft carrier", "x"]

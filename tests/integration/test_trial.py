@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from workers import trial
-from workers.config import CHECKPOINT, TrialConfig
+from workers.config import TrialConfig
 from workers.episode import prepare_episode
 from workers.losses import dor_loss
 from workers.mixture import OUT, SPECIALIZED
@@ -115,7 +115,8 @@ def test_large_margin_drives_new_class_mixture_to_zero_shot(clip):
 )
 def test_every_baseline_reports_the_named_metrics(baseline):
     reports = []
-    final = run_trial(small().with_overrides(baseline), report=lambda m, s: reports.append(m))
+    result = run_trial(small().with_overrides(baseline), report=lambda m, s: reports.append(m))
+    final = result.metrics
     for name in ("base_acc", "new_acc", "hm", "ece_base", "ece_new", "ece"):
         assert 0 <= final[name] <= 100 and 0 <= final[f"test_{name}"] <= 100
         assert all(name in r for r in reports)
@@ -127,37 +128,43 @@ def test_every_baseline_reports_the_named_metrics(baseline):
 
 def test_shared_prefix_and_buckets_do_not_change_a_trial(monkeypatch):
     cfg = small(method__lam=8.0, method__w=2.0, method__outlier_vocab="random_strings")
-    packed = run_trial(cfg.with_overrides({"prompt.shared_prefix": True}))
+    packed = run_trial(cfg.with_overrides({"prompt.shared_prefix": True})).metrics
     monkeypatch.setattr(trial, "OUTLIER_BUCKETS", 1)  # outliers in one batch, too
-    ordinary = run_trial(cfg.with_overrides({"prompt.shared_prefix": False}))
+    ordinary = run_trial(cfg.with_overrides({"prompt.shared_prefix": False})).metrics
     assert packed == pytest.approx(ordinary, abs=1e-4)
 
 
 def test_zero_shot_baseline_equals_the_template(clip):
     cfg = small(train__epochs=0)
-    final = run_trial(cfg)
+    final = run_trial(cfg).metrics
     episode = prepare_episode(clip, cfg)
     probs = (clip.logit_scale * episode.test["new"].feats @ episode.zero_shot_new.T).softmax(-1)
     acc = 100 * (probs.argmax(-1) == episode.test["new"].labels).float().mean().item()
     assert final["test_new_acc"] == pytest.approx(acc, abs=1e-4)
 
 
-def test_resume_continues_from_the_checkpoint(tmp_path):
+def test_resume_continues_from_a_reported_state(tmp_path):
     cfg = small(train__epochs=3)
     full = run_trial(cfg)
-    interrupted = []
+    states = {}
 
     def stop_after_two(metrics, state):
-        interrupted.append(metrics["epoch"])
+        states[metrics["epoch"]] = state
         if metrics["epoch"] == 2:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_trial(cfg, report=stop_after_two, checkpoint_dir=tmp_path)
-    assert (tmp_path / CHECKPOINT).is_file()
+        run_trial(cfg, report=stop_after_two)
+    torch.save(states[2], tmp_path / "state.pt")  # as the trainable's Tune checkpoint does
     resumed_epochs = []
     resumed = run_trial(
-        cfg, report=lambda m, s: resumed_epochs.append(m["epoch"]), checkpoint_dir=tmp_path
+        cfg,
+        report=lambda m, s: resumed_epochs.append(m["epoch"]),
+        resume_state=torch.load(tmp_path / "state.pt", weights_only=True),
     )
     assert resumed_epochs == [3]
-    assert resumed["test_hm"] == pytest.approx(full["test_hm"], abs=1e-6)
+    assert resumed.metrics == pytest.approx(full.metrics, abs=1e-6)
+    assert torch.equal(resumed.state["ctx"], full.state["ctx"])
+    assert [d.subset for d in full.reliability] == ["base", "new"]
+    for diagram in full.reliability:  # the diagrams hold the reported test ECE
+        assert diagram.ece == pytest.approx(full.metrics[f"test_ece_{diagram.subset}"], abs=1e-4)

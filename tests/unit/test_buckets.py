@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from workers.buckets import length_buckets, unbucket
+from workers.text_packing import length_buckets, unbucket
 
 
 def covers_every_row_once(buckets, n):

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from workers.cache import cached_tensors, content_key, file_digest
@@ -25,11 +26,12 @@ def test_failed_compute_publishes_nothing(tmp_path):
     def broken():
         raise RuntimeError("boom")
 
-    try:
+    with pytest.raises(RuntimeError, match="boom"):
         cached_tensors(tmp_path, "images", {"k": 1}, broken)
-    except RuntimeError:
-        pass
     assert not (tmp_path / "images").exists() or not list((tmp_path / "images").iterdir())
+    calls = []
+    cached_tensors(tmp_path, "images", {"k": 1}, lambda: calls.append(1) or {"x": torch.ones(1)})
+    assert calls == [1]  # nothing half-written was taken for a hit
 
 
 def test_key_is_order_independent_and_file_digest_tracks_content(tmp_path):

@@ -10,8 +10,9 @@ import pytest
 from PIL import Image
 
 from workers import datasets
-from workers.data import LAYOUTS, class_names, read_split
+from workers.datasets import LAYOUTS, read_split
 from workers.errors import DataError
+from workers.splits import class_names
 
 JSON_DATASETS = sorted(name for name in LAYOUTS if name != "toyworld")
 JSON_CLASSES = ["barn owl", "Faces", "sun flower"]  # as the split JSON spells them

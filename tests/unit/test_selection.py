@@ -3,9 +3,16 @@ import random
 
 import pytest
 
-from orchestrator.selection import SelectionRule, dominates, knee, pareto_front, select
+from orchestrator.selection import (
+    Objective,
+    SelectionRule,
+    dominates,
+    knee,
+    pareto_front,
+    select,
+)
 
-OBJ = [("hm", "max"), ("ece", "min")]
+OBJ = [Objective(metric="hm", mode="max"), Objective(metric="ece", mode="min")]
 
 
 def brute_force_front(points):

@@ -57,16 +57,25 @@ def test_out_of_range_fixed_value_is_flagged_by_optuna():
         )
 
 
-def test_cocoa_space_samples_valid_trials():
+def test_cocoa_space_samples_within_its_dimensions():
     spec = load_spec(COCOA)
     sampler = SpaceSampler(spec)
     study = optuna.create_study(
         directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0)
     )
+    space = spec.sweep.space
     for _ in range(20):
         trial = study.ask()
         sampler(trial)
-        spec.trial.with_overrides(trial.params)  # every sample is a valid trial
+        cfg = spec.trial.with_overrides(trial.params)  # raises on an invalid trial
+        for key, dim in space.items():
+            value = cfg.flat()[key]
+            if dim.kind == "range":
+                assert dim.low <= value <= dim.high, (key, value)
+            elif dim.kind == "choices":
+                assert value in dim.choices, (key, value)
+        # d is conditional on the mixture, which the cocoa spec fixes on
+        assert ("method.d" in trial.params) == cfg.method.mixture
         study.tell(trial, [1.0, 1.0])
 
 

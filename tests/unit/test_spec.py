@@ -18,10 +18,15 @@ def write(tmp_path, mutate):
     return path
 
 
-def test_shipped_specs_load():
+def test_shipped_specs_load_with_their_own_values():
     for path in sorted((ROOT / "search_spaces").rglob("*.yaml")):
+        raw = yaml.safe_load(path.read_text())
         spec = load_spec(path)
-        assert spec.trial is not None, path
+        flat = spec.trial.flat()
+        for section in ("model", "data", "prompt", "method", "train"):
+            for key, value in (raw.get(section) or {}).items():  # nothing dropped or renamed
+                assert flat[f"{section}.{key}"] == value, (path, section, key)
+        assert set(spec.sweep.space) == set(raw.get("space") or {}), path
     spec = load_spec(COCOA)
     assert spec.sweep.search.num_trials >= 1
     assert {"method.w", "method.d", "method.lam", "method.outlier_vocab"} <= set(spec.sweep.space)

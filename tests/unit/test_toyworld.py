@@ -3,8 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from workers.data import class_names as names_by_label
-from workers.data import read_split, subsample_classes
+from workers.datasets import read_split
+from workers.splits import class_names as names_by_label
+from workers.splits import subsample_classes
 from workers.toyworld import dataset as toy
 from workers.toyworld.render import (
     BENCHMARK_COLOURS,

@@ -1,8 +1,9 @@
 import pytest
 import torch
 
-from workers.data import Datum, few_shot
+from workers.datasets import Datum
 from workers.errors import ConfigError, DataError
+from workers.splits import few_shot
 from workers.vocab import OutlierSampler, build_pool, near_ood, random_strings
 
 

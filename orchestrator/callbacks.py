@@ -1,0 +1,158 @@
+"""Ray Tune callbacks of the driver: every trial mirrored into MLflow, and progress lines."""
+
+from __future__ import annotations
+
+import logging
+
+from orchestrator.runs import TrialRuns, run_name
+from orchestrator.spec import Spec
+from orchestrator.tracking import tracking_errors
+from workers.messages import TrialRequest, is_final
+
+log = logging.getLogger(__name__)
+
+
+def _request(trial) -> TrialRequest:
+    return TrialRequest.from_ray(trial.config)
+
+
+def mlflow_callback(runs: TrialRuns):
+    """A Tune callback that mirrors every trial into a child run, live.
+
+    If the tracking server goes away, the callback says so once and stops calling it; the
+    trials go on (Ray keeps their results) and ``log_missing`` writes what MLflow lacks once
+    the server is back.
+    """
+    from ray.tune import Callback
+
+    errors = tracking_errors()
+
+    class MlflowTrials(Callback):
+        def __init__(self) -> None:
+            self.by_trial: dict[str, str] = {}  # a cache: MLflow's tags are the truth
+            self.frozen: set[str] = set()  # trials whose runs were already complete
+            self.last: dict[str, dict] = {}
+            self.lost: str | None = None  # why the tracking server stopped answering
+
+        # Tuner.restore brings back the callbacks pickled with the experiment, so their state
+        # may be stale: run ids are looked up again in MLflow.
+        def __getstate__(self) -> dict:
+            return {}
+
+        def __setstate__(self, state: dict) -> None:
+            self.__init__()
+
+        def _guard(self, action) -> None:
+            if self.lost:
+                return
+            try:
+                action()
+            except errors as exc:
+                self.lost = type(exc).__name__
+                log.debug("tracking call failed", exc_info=True)
+                print(
+                    f"warning: MLflow at {runs.uri} stopped answering; the trials go on and "
+                    "the runs it misses are logged when the sweep is resumed",
+                    flush=True,
+                )
+
+        def run_id(self, trial) -> str:
+            run_id = self.by_trial.get(trial.trial_id)
+            if run_id is not None:
+                return run_id
+            found = runs.children(trial.trial_id).get(trial.trial_id)
+            if found is None:
+                run_id = runs.create(trial.trial_id, _request(trial))
+            else:  # resumed: the run exists, reuse it
+                run_id = found.info.run_id
+                if found.info.status == "FINISHED":
+                    # finished after the killed driver's last state save: Tune reruns it,
+                    # MLflow keeps the first, complete record
+                    self.frozen.add(trial.trial_id)
+                else:
+                    runs.client.set_terminated(run_id, status="RUNNING")
+            self.by_trial[trial.trial_id] = run_id
+            return run_id
+
+        def on_trial_start(self, iteration, trials, trial, **info):
+            self._guard(lambda: self.run_id(trial))
+
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            def log() -> None:
+                run_id = self.run_id(trial)
+                if trial.trial_id not in self.frozen:
+                    self.last[trial.trial_id] = result
+                    runs.log_result(run_id, result)
+
+            self._guard(log)
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            def log() -> None:
+                run_id = self.run_id(trial)
+                if trial.trial_id not in self.frozen:
+                    result = self.last.get(trial.trial_id) or trial.last_result or {}
+                    runs.finish(run_id, _request(trial), result, trial.checkpoint)
+
+            self._guard(log)
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            def log() -> None:
+                run_id = self.run_id(trial)
+                if trial.trial_id not in self.frozen:
+                    runs.fail(run_id, trial.error_file)
+
+            self._guard(log)
+
+        def on_experiment_end(self, trials, **info):
+            """A trial started just before a killed driver's last state save is unknown to the
+            restored experiment (Tune starts a fresh one instead): drop its orphaned run."""
+            known = {t.trial_id for t in trials}
+
+            def drop() -> None:
+                for trial_id, run in runs.children().items():
+                    if trial_id not in known:
+                        runs.client.delete_run(run.info.run_id)
+                        self.by_trial.pop(trial_id, None)
+
+            self._guard(drop)
+
+    return MlflowTrials()
+
+
+def progress_callback(spec: Spec):
+    """One line per trial event: the live view of the sweep in the terminal."""
+    from ray.tune import Callback
+
+    total = spec.sweep.search.num_trials
+
+    class Progress(Callback):
+        def __init__(self) -> None:
+            self.number: dict[str, int] = {}
+
+        def label(self, trial) -> str:
+            n = self.number.setdefault(trial.trial_id, len(self.number) + 1)
+            return f"[{n:>2}/{total}] {run_name(_request(trial))[:60]:<60}"
+
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            if is_final(result):
+                return
+            hm, ece = result.get("hm", float("nan")), result.get("ece", float("nan"))
+            print(
+                f"{self.label(trial)} epoch {int(result.get('epoch', 0)):>3}  "
+                f"hm {hm:6.2f}  ece {ece:6.2f}  RUNNING",
+                flush=True,
+            )
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            last = trial.last_result or {}
+            status = "DONE" if is_final(last) else "PRUNED"
+            print(
+                f"{self.label(trial)} {status}  hm {last.get('hm', float('nan')):6.2f}  "
+                f"ece {last.get('ece', float('nan')):6.2f}",
+                flush=True,
+            )
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            print(f"{self.label(trial)} FAILED (see the MLflow run's 'error' tag)", flush=True)
+
+    return Progress()

@@ -1,0 +1,191 @@
+"""The MLflow runs of a sweep: one child run per trial under the sweep's parent run.
+
+Child runs carry the trial's Ray id as a tag, so a resumed sweep finds and finishes the
+runs it already made instead of writing a second copy; MLflow's tags are the truth.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from orchestrator.plots import reliability_png
+from workers.config import REPORTED_METRICS
+from workers.messages import (
+    CHECKPOINT,
+    RELIABILITY,
+    ReliabilityDiagram,
+    TrialRequest,
+    is_final,
+)
+
+# short MLflow names for the searched method settings; every other setting keeps its path
+PARAM_NAMES = {
+    "method.w": "w",
+    "method.d": "d",
+    "method.lam": "lambda",
+    "method.outlier_vocab": "outlier_vocab",
+}
+TRIAL_ID_TAG = "ray_trial_id"
+
+
+def param_name(path: str) -> str:
+    return PARAM_NAMES.get(path, path)
+
+
+def trial_params(request: TrialRequest) -> dict[str, Any]:
+    """Every fixed and searched trial setting under its stable name."""
+    return {param_name(k): v for k, v in request.config().flat().items()}
+
+
+def run_name(request: TrialRequest) -> str:
+    shown = []
+    for path, value in request.overrides.items():
+        text = f"{value:.3g}" if isinstance(value, float) else str(value)
+        shown.append(f"{param_name(path).split('.')[-1]}={text}")
+    prefix = f"{request.point}: " if request.point else ""
+    return prefix + (" ".join(shown) or "fixed")
+
+
+def epoch_metrics(result: dict[str, Any]) -> dict[str, float]:
+    """The numbers of a reported result that MLflow keeps: metrics, losses, weights."""
+    keep = {}
+    for key, value in result.items():
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            continue
+        base = key.removeprefix("test_")
+        if (
+            base in REPORTED_METRICS
+            or key.startswith(("loss", "pi_"))
+            or key == "pool_new_class_overlap"
+        ):
+            keep[key] = float(value)
+    return keep
+
+
+def _reported(result: dict[str, Any], key: str, default: Any) -> Any:
+    """``result[key]``, where a replayed history marks keys not reported at a step by NaN."""
+    value = result.get(key)
+    return default if value is None or value != value else value
+
+
+class TrialRuns:
+    """The child runs of one sweep, keyed by Ray trial id."""
+
+    def __init__(self, uri: str, experiment_id: str, parent_run_id: str) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.uri = uri
+        self.experiment_id, self.parent_run_id = experiment_id, parent_run_id
+        self.client = MlflowClient(tracking_uri=uri)
+
+    def children(self, trial_id: str | None = None) -> dict:
+        """Trial id -> MLflow run, for every child run (or the one of ``trial_id``)."""
+        query = f"tags.mlflow.parentRunId = '{self.parent_run_id}'"
+        if trial_id:
+            query += f" and tags.{TRIAL_ID_TAG} = '{trial_id}'"
+        found = self.client.search_runs(
+            [self.experiment_id], filter_string=query, max_results=10000
+        )
+        return {r.data.tags[TRIAL_ID_TAG]: r for r in found if TRIAL_ID_TAG in r.data.tags}
+
+    def create(self, trial_id: str, request: TrialRequest) -> str:
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=run_name(request),
+            tags={
+                "mlflow.parentRunId": self.parent_run_id,
+                TRIAL_ID_TAG: trial_id,
+                **({"point": request.point} if request.point else {}),
+            },
+        )
+        for key, value in trial_params(request).items():
+            self.client.log_param(run.info.run_id, key, value)
+        return run.info.run_id
+
+    def log_result(self, run_id: str, result: dict[str, Any], skip: set | None = None) -> None:
+        """One reported result as metrics at its epoch; ``skip`` holds (key, step) already
+        logged, so a replay never writes a point twice."""
+        from mlflow.entities import Metric
+
+        step = int(_reported(result, "epoch", _reported(result, "training_iteration", 0)))
+        metrics = epoch_metrics(result)
+        if not is_final(result):
+            metrics = {k: v for k, v in metrics.items() if not k.startswith("test_")}
+        now = int(time.time() * 1000)
+        batch = [
+            Metric(key, value, now, step)
+            for key, value in metrics.items()
+            if value == value and (key, step) not in (skip or ())
+        ]
+        if batch:  # one request per result, not one per metric
+            self.client.log_batch(run_id, metrics=batch)
+
+    def logged_points(self, run_id: str) -> set[tuple[str, int]]:
+        keys = self.client.get_run(run_id).data.metrics
+        return {(key, m.step) for key in keys for m in self.client.get_metric_history(run_id, key)}
+
+    def finish(self, run_id: str, request: TrialRequest, result: dict, checkpoint) -> None:
+        """A completed trial: its final artifacts, or the pruned tag when ASHA stopped it."""
+        if not is_final(result):
+            self.client.set_tag(run_id, "pruned", "true")
+            self.client.set_terminated(run_id, status="KILLED")
+            return
+        self.client.set_tag(run_id, "node", result.get("node", "unknown"))
+        self._artifacts(run_id, request, result, checkpoint)
+        self.client.set_terminated(run_id, status="FINISHED")
+
+    def fail(self, run_id: str, error_file: str | None) -> None:
+        text = "unknown error"
+        if error_file and Path(error_file).is_file():
+            text = Path(error_file).read_text()[-4000:]
+        self.client.set_tag(run_id, "error", text)
+        self.client.set_terminated(run_id, status="FAILED")
+
+    def _artifacts(self, run_id: str, request: TrialRequest, result: dict, checkpoint) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            out = Path(folder)
+            config = request.config().to_dict()
+            (out / "trial_config.json").write_text(json.dumps(config, indent=2))
+            for raw in result.get(RELIABILITY) or []:
+                diagram = ReliabilityDiagram.from_dict(raw)
+                reliability_png(diagram, out / f"reliability_{diagram.subset}.png")
+            if checkpoint is not None:
+                with checkpoint.as_directory() as ckpt:
+                    if (Path(ckpt) / CHECKPOINT).is_file():
+                        (out / "prompt_state.pt").write_bytes(
+                            (Path(ckpt) / CHECKPOINT).read_bytes()
+                        )
+            self.client.log_artifacts(run_id, str(out))
+
+
+def log_missing(runs: TrialRuns, experiment_path: str) -> int:
+    """Write to MLflow whatever Ray holds for the sweep's trials and MLflow lacks: runs never
+    created, epochs never logged, runs never finished. Returns how many runs it touched."""
+    from ray.tune import ExperimentAnalysis
+
+    analysis = ExperimentAnalysis(experiment_path)
+    existing = runs.children()
+    touched = 0
+    for trial in analysis.trials:
+        found = existing.get(trial.trial_id)
+        if found is not None and found.info.status != "RUNNING":
+            continue  # complete (finished, pruned or failed)
+        if trial.status not in ("TERMINATED", "ERROR"):
+            continue  # unfinished: an interrupted sweep, resumed later
+        touched += 1
+        request = TrialRequest.from_ray(trial.config)
+        run_id = found.info.run_id if found else runs.create(trial.trial_id, request)
+        logged = runs.logged_points(run_id) if found else set()
+        history = analysis.trial_dataframes.get(trial.trial_id)
+        if history is not None:
+            for row in history.to_dict("records"):
+                runs.log_result(run_id, row, skip=logged)
+        if trial.status == "ERROR":
+            runs.fail(run_id, trial.error_file)
+        else:
+            runs.finish(run_id, request, trial.last_result or {}, trial.checkpoint)
+    return touched

@@ -1,0 +1,48 @@
+"""The base-to-new protocol's class and shot selection (CoCoOp): pure functions of items."""
+
+from __future__ import annotations
+
+import math
+import random
+
+from workers.datasets import Datum
+from workers.errors import DataError
+
+
+def class_names(items: list[Datum]) -> list[str]:
+    """Class names indexed by label."""
+    names: dict[int, str] = {}
+    for item in items:
+        names.setdefault(item.label, item.classname)
+    return [names[label] for label in sorted(names)]
+
+
+def subsample_classes(items: list[Datum], subset: str) -> list[Datum]:
+    """Keep the ``base`` (first ceil(n/2) sorted labels) or ``new`` half, relabelled from 0."""
+    if subset not in ("all", "base", "new"):
+        raise ValueError(f"subset must be 'all', 'base' or 'new', got {subset!r}")
+    labels = sorted({item.label for item in items})
+    if subset == "all":
+        return list(items)
+    half = math.ceil(len(labels) / 2)
+    kept = labels[:half] if subset == "base" else labels[half:]
+    relabel = {label: i for i, label in enumerate(kept)}
+    return [Datum(i.path, relabel[i.label], i.classname) for i in items if i.label in relabel]
+
+
+def few_shot(items: list[Datum], shots: int, seed: int, *, split: str = "train") -> list[Datum]:
+    """``shots`` items per class drawn without replacement, deterministic for ``seed``."""
+    by_label: dict[int, list[Datum]] = {}
+    for item in items:
+        by_label.setdefault(item.label, []).append(item)
+    rng = random.Random(seed)
+    chosen = []
+    for label in sorted(by_label):
+        pool = by_label[label]
+        if shots > len(pool):
+            raise DataError(
+                f"data.shots={shots} but class '{pool[0].classname}' has only {len(pool)} "
+                f"{split} images; lower data.shots to at most {min(map(len, by_label.values()))}"
+            )
+        chosen.extend(rng.sample(pool, shots))
+    return chosen
