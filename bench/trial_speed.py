@@ -11,10 +11,10 @@ the toy world with 10 base and 10 new classes, seed 1, run two ways, each in its
   training image, validation and test images, the outlier pool's zero-shot features), the
   others reuse it. The text path cuts prompts after their last end-of-text token, runs the
   shared prefix once (``prompt.shared_prefix``) and packs outlier batches in length buckets.
-- CoOp-style: for each trial a fresh model and CoOp's loop: every step loads, augments and
-  encodes its images through the image tower and runs the prompts through the model's own
-  77-token text path (CoOp's TextEncoder, no truncation), as it does the drawn outliers'
-  zero-shot prompts; at the end the test images go through the image tower. No cache.
+- CoOp-style (``bench/coop_loop.py``): for each trial a fresh model and CoOp's loop: every
+  step loads, augments and encodes its images through the image tower and runs the prompts
+  through the model's own 77-token text path (no truncation), as it does the drawn
+  outliers' zero-shot prompts; at the end the test images go through the image tower.
 
 Both sides draw the same batches and outliers, start from the same context ("a photo of a"),
 and use the same loss, optimizer and lr schedule; only the augmentation draws differ (the
@@ -25,8 +25,8 @@ Sizes, chosen so the full run stays near a quarter of an hour on 2 cores (the Co
 takes most of it): 4 shots and batch 32 (2 steps an epoch), 4 epochs (CoOp itself trains for
 50 to 200: the more epochs, the more the CoOp-style loop re-encodes each image and the larger
 the ratio), 1 view, validation 4 images per class (the project's rule, min(shots, 4)), test 2
-per class, an outlier pool of 300 words. ``--quick`` (about 3 minutes): 2 trials (lambda 0 / 8), 2 shots, 1 epoch,
-1 view, 1 test image per class.
+per class, an outlier pool of 300 words. ``--quick`` (about 3 minutes): 2 trials (lambda
+0 / 8), 2 shots, 1 epoch, 1 view, 1 test image per class.
 
 Also printed per model: one text step (forward and backward, 10 classes with and without 32
 outliers) with the full context (77 tokens; toyclip's 32), cut after the end-of-text token,
@@ -49,7 +49,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from feature_cache import MODELS, make_slice, register_slice  # noqa: E402 (bench/ helper)
+from coop_loop import CoOpPrompts, coop_text, coop_trial  # noqa: E402 (bench/ helpers)
+from feature_cache import MODELS, make_slice, register_slice  # noqa: E402
 
 FULL = {"trials": 8, "shots": 4, "epochs": 4, "views": 1, "test": 2}
 QUICK = {"trials": 2, "shots": 2, "epochs": 1, "views": 1, "test": 1}
@@ -82,135 +83,6 @@ def grid(model: str, root: Path, sizes: dict) -> list:
     if sizes["trials"] < len(points):
         points = [p for p in points if p["train.lr"] == 0.002 and p["method.w"] == 0.0]
     return [fixed.with_overrides(p) for p in points[: sizes["trials"]]]
-
-
-# ---- the CoOp-style side ------------------------------------------------------------------
-
-
-class CoOpPrompts:
-    """CoOp's frozen buffers at the full context length: start token, and name to padding."""
-
-    def __init__(self, clip, names: list[str], n_ctx: int) -> None:
-        import torch
-
-        from workers.model import end_of_text_index
-
-        with torch.no_grad():
-            ids = clip.tokenize([" ".join(["X"] * n_ctx) + f" {name}." for name in names])
-            embeds = clip.text.token_embedding(ids)  # (n, 77, D)
-        self.token_prefix = embeds[:, :1]  # (n, 1, D)
-        self.token_suffix = embeds[:, 1 + n_ctx :]  # (n, 77 - 1 - n_ctx, D)
-        self.eot = end_of_text_index(clip.text, ids)  # (n,)
-
-
-def coop_text(clip, ctx, prompts: CoOpPrompts):
-    """CoOp's TextEncoder: all context_length positions through the model's own blocks."""
-    import torch
-    import torch.nn.functional as F
-
-    from workers.model import project_pooled
-
-    tower, n = clip.text, prompts.eot.shape[0]
-    x = torch.cat([prompts.token_prefix, ctx.expand(n, -1, -1), prompts.token_suffix], dim=1)
-    x = tower.transformer(x + tower.positional_embedding, attn_mask=tower.attn_mask)  # (n, 77, w)
-    x = tower.ln_final(x)[torch.arange(n, device=x.device), prompts.eot]  # (n, w)
-    return F.normalize(project_pooled(tower, x).float(), dim=-1)  # (n, E)
-
-
-def lr_at(train, epoch: int) -> float:
-    """The project's schedule (``Trainer.set_lr``): constant warm-up, then cosine."""
-    import math
-
-    if epoch < train.warmup_epochs:
-        return train.warmup_lr
-    progress = (epoch - train.warmup_epochs) / max(1, train.epochs - train.warmup_epochs)
-    return 0.5 * train.lr * (1 + math.cos(math.pi * progress))
-
-
-def coop_trial(cfg) -> dict[str, float]:
-    import torch
-
-    from workers.datasets import read_split
-    from workers.features import load_image, train_transform
-    from workers.losses import dor_loss, prompt_objective
-    from workers.metrics import accuracy, expected_calibration_error, harmonic_mean
-    from workers.model import load_clip
-    from workers.splits import class_names, few_shot, subsample_classes
-    from workers.trial import autocast
-    from workers.vocab import OutlierSampler, build_pool
-
-    clip = load_clip(cfg.model)
-    device, scale = clip.device, clip.logit_scale
-    m, t, seed, n_ctx = cfg.method, cfg.train, cfg.train.seed, cfg.prompt.n_ctx
-    splits = read_split(cfg.data.root, cfg.data.dataset)
-    train = few_shot(subsample_classes(splits["train"], "base"), cfg.data.shots, seed)
-    test = {s: subsample_classes(splits["test"], s) for s in ("base", "new")}
-    names = {s: class_names(items) for s, items in test.items()}
-    if m.lam:
-        pool = build_pool(
-            m.outlier_vocab,
-            base_names=names["base"],
-            new_names=names["new"],
-            encode=lambda _: None,  # random_words ranks nothing
-            near_ood_k=m.near_ood_k,
-            pool_size=m.pool_size,
-            seed=seed,
-        )
-        sampler = OutlierSampler(len(pool.words), resample_every=m.resample_every, seed=seed)
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        init = clip.text.token_embedding(clip.tokenize([cfg.prompt.ctx_init]))[0, 1 : 1 + n_ctx]
-    ctx = torch.nn.Parameter(init.clone().float())  # (n_ctx, D)
-    prompts = {s: CoOpPrompts(clip, names[s], n_ctx) for s in names}
-    opt = torch.optim.SGD([ctx], lr=t.lr, momentum=0.9)
-    augment = train_transform(clip, cfg.data.crop_scale_min)
-    labels = torch.tensor([d.label for d in train], device=device)
-    gen = torch.Generator().manual_seed(seed)
-    for epoch in range(t.epochs):
-        opt.param_groups[0]["lr"] = lr_at(t, epoch)
-        order = torch.randperm(len(train), generator=gen)
-        torch.randint(cfg.data.n_views, (len(train),), generator=gen)  # the project's view draw
-        for step, start in enumerate(range(0, len(train), t.batch_size)):
-            idx = order[start : start + t.batch_size]
-            batch = torch.stack([load_image(train[i].path, augment) for i in idx.tolist()])
-            img = clip.encode_images(batch)  # (B, E) through the image tower, every step
-            with autocast(device):
-                logits = scale * img @ coop_text(clip, ctx, prompts["base"]).T
-                dor = None
-                if m.lam:
-                    drawn = sampler.draw(m.outlier_batch, new_epoch=step == 0).tolist()
-                    words = [pool.words[i] for i in drawn]
-                    tuned = coop_text(clip, ctx, CoOpPrompts(clip, words, n_ctx))
-                    with torch.no_grad():
-                        ids = clip.tokenize([cfg.data.template.format(w) for w in words])
-                        zero_shot = clip.model.encode_text(ids, normalize=True).float()
-                    dor = dor_loss(tuned, zero_shot)
-                total, _ = prompt_objective(
-                    logits, labels[idx.to(device)], w=m.w, dor=dor, lam=m.lam
-                )
-            opt.zero_grad(set_to_none=True)
-            total.backward()
-            opt.step()
-    out = {}
-    with torch.no_grad(), autocast(device):
-        for subset, items in test.items():
-            feats = torch.cat(
-                [
-                    clip.encode_images(
-                        torch.stack(
-                            [load_image(i.path, clip.preprocess) for i in items[s : s + 64]]
-                        )
-                    )
-                    for s in range(0, len(items), 64)
-                ]
-            )
-            probs = (scale * feats @ coop_text(clip, ctx, prompts[subset]).T).softmax(-1).cpu()
-            target = torch.tensor([i.label for i in items])
-            out[f"test_{subset}_acc"] = 100 * accuracy(probs, target)
-            out[f"test_ece_{subset}"] = 100 * expected_calibration_error(probs, target, t.n_bins)
-    out["test_hm"] = harmonic_mean(out["test_base_acc"], out["test_new_acc"])
-    out["test_ece"] = (out["test_ece_base"] + out["test_ece_new"]) / 2
-    return out
 
 
 # ---- one text step: time and FLOPs --------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,14 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def reliability_png(diagram: ReliabilityDiagram, path: Path) -> None:
@@ -44,8 +53,9 @@ def reliability_png(diagram: ReliabilityDiagram, path: Path) -> None:
     plt.close(fig)
 
 
-def plot_sweep(result: SweepResult, folder: Path) -> list[Path]:
-    """A Pareto plot (HM vs ECE) and each objective against w, d, lambda, outlier_vocab."""
+def plot_sweep(result: SweepResult, folder: Path, params: Sequence[str]) -> list[Path]:
+    """A Pareto plot (HM vs ECE) and each objective against each of ``params`` (MLflow names
+    of the searched settings)."""
     plt = _pyplot()
     finished = [t for t in result.trials if t.finished]
     paths = []
@@ -86,7 +96,8 @@ def plot_sweep(result: SweepResult, folder: Path) -> list[Path]:
     fig.savefig(paths[-1], dpi=90)
     plt.close(fig)
 
-    params = ("w", "d", "lambda", "outlier_vocab")
+    if not params:  # a sweep of named points only
+        return paths
     metrics = [o.metric for o in result.objectives]
     fig, axes = plt.subplots(
         len(metrics), len(params), figsize=(3.2 * len(params), 2.8 * len(metrics)), squeeze=False
@@ -99,7 +110,7 @@ def plot_sweep(result: SweepResult, folder: Path) -> list[Path]:
                 for t in finished
                 if param in t.params and metric in t.metrics
             ]
-            if pairs and param != "outlier_vocab":
+            if pairs and all(_is_number(p) for p, _ in pairs):
                 ax.scatter([float(p) for p, _ in pairs], [m for _, m in pairs], color="tab:blue")
             elif pairs:
                 labels = sorted({p for p, _ in pairs})

@@ -13,7 +13,7 @@ import yaml
 from orchestrator.callbacks import mlflow_callback, progress_callback
 from orchestrator.plots import plot_sweep
 from orchestrator.results import SweepResult, collect, tag_selection
-from orchestrator.runs import TrialRuns, log_missing
+from orchestrator.runs import TrialRuns, log_missing, param_name
 from orchestrator.spec import Spec
 from orchestrator.storage import SweepPaths, resolve_storage, sweep_names
 from orchestrator.tracking import check_reachable, resolve_uri, tracking_errors
@@ -120,10 +120,11 @@ def mark_interrupted(spec: Spec, runs: TrialRuns, result: SweepResult) -> UserEr
     return UserError(f"sweep interrupted; continue it with `orch sweep {spec.path} --resume`")
 
 
-def finish_parent(runs: TrialRuns, result: SweepResult) -> None:
+def finish_parent(spec: Spec, runs: TrialRuns, result: SweepResult) -> None:
     tag_selection(runs.client, result)
+    searched = [param_name(path) for path in spec.sweep.space]
     with tempfile.TemporaryDirectory() as folder:
-        for path in plot_sweep(result, Path(folder)):
+        for path in plot_sweep(result, Path(folder), searched):
             runs.client.log_artifact(runs.parent_run_id, str(path))
     runs.client.set_terminated(runs.parent_run_id, status="FINISHED")
 
@@ -158,5 +159,5 @@ def run_sweep(
     result = gather(spec, runs, paths, replay=not interrupted)
     if interrupted or any(t.status == "RUNNING" for t in result.trials):
         raise mark_interrupted(spec, runs, result)
-    finish_parent(runs, result)
+    finish_parent(spec, runs, result)
     return result
