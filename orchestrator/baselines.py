@@ -6,6 +6,13 @@ from typing import Any
 
 from workers.errors import ConfigError
 
+_COCOA = {
+    "method.w": 2.0,
+    "method.mixture": True,
+    "method.d": 0.5,
+    "train.optimizer": "adam",
+    "train.lr": 0.002,
+}
 _PLAIN = {"method.w": 0.0, "method.lam": 0.0, "method.lam_kg": 0.0, "method.mixture": False}
 
 BASELINES: dict[str, dict[str, Any]] = {
@@ -14,14 +21,9 @@ BASELINES: dict[str, dict[str, Any]] = {
     "coop": dict(_PLAIN),
     "kgcoop": {**_PLAIN, "method.lam_kg": 8.0},
     "coop_dor": {**_PLAIN, "method.lam": 8.0},
-    "cocoa_mix": {**_PLAIN, "method.w": 2.0, "method.mixture": True, "method.d": 0.5},
-    "cocoa_mix_dor": {
-        **_PLAIN,
-        "method.w": 2.0,
-        "method.mixture": True,
-        "method.d": 0.5,
-        "method.lam": 8.0,
-    },
+    # CoCoA-Mix trains its prompt with Adam at lr 0.002 (METHOD.md)
+    "cocoa_mix": {**_PLAIN, **_COCOA},
+    "cocoa_mix_dor": {**_PLAIN, **_COCOA, "method.lam": 8.0},
 }
 
 

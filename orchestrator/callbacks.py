@@ -30,6 +30,7 @@ def mlflow_callback(runs: TrialRuns):
     class MlflowTrials(Callback):
         def __init__(self) -> None:
             self.by_trial: dict[str, str] = {}  # a cache: MLflow's tags are the truth
+            self.cell_runs: dict[str, dict[str, str]] = {}  # trial id -> cell key -> run id
             self.frozen: set[str] = set()  # trials whose runs were already complete
             self.last: dict[str, dict] = {}
             self.lost: str | None = None  # why the tracking server stopped answering
@@ -61,17 +62,21 @@ def mlflow_callback(runs: TrialRuns):
             if run_id is not None:
                 return run_id
             found = runs.children(trial.trial_id).get(trial.trial_id)
+            cells: dict[str, str] = {}
             if found is None:
                 run_id = runs.create(trial.trial_id, _request(trial))
-            else:  # resumed: the run exists, reuse it
+            else:  # resumed: the run and its cells' runs exist, reuse them
                 run_id = found.info.run_id
+                cells = {key: run.info.run_id for key, run in runs.cells(run_id).items()}
                 if found.info.status == "FINISHED":
                     # finished after the killed driver's last state save: Tune reruns it,
                     # MLflow keeps the first, complete record
                     self.frozen.add(trial.trial_id)
                 else:
-                    runs.client.set_terminated(run_id, status="RUNNING")
+                    for target in [run_id, *cells.values()]:
+                        runs.client.set_terminated(target, status="RUNNING")
             self.by_trial[trial.trial_id] = run_id
+            self.cell_runs[trial.trial_id] = cells
             return run_id
 
         def on_trial_start(self, iteration, trials, trial, **info):
@@ -83,6 +88,8 @@ def mlflow_callback(runs: TrialRuns):
                 if trial.trial_id not in self.frozen:
                     self.last[trial.trial_id] = result
                     runs.log_result(run_id, result)
+                    cells = self.cell_runs.setdefault(trial.trial_id, {})
+                    runs.log_cells(run_id, _request(trial), result, cells)
 
             self._guard(log)
 
@@ -111,6 +118,8 @@ def mlflow_callback(runs: TrialRuns):
             def drop() -> None:
                 for trial_id, run in runs.children().items():
                     if trial_id not in known:
+                        for cell in runs.cells(run.info.run_id).values():
+                            runs.client.delete_run(cell.info.run_id)
                         runs.client.delete_run(run.info.run_id)
                         self.by_trial.pop(trial_id, None)
 

@@ -54,6 +54,13 @@ def _rule_from_spec(client, parent_run_id: str) -> SelectionRule:
     return SelectionRule(**selection)
 
 
+def mean_std(metrics: dict[str, float], name: str) -> str:
+    """``"71.20 ± 1.30"`` where the spread over cells is recorded, else the value alone."""
+    value = metrics.get(name, float("nan"))
+    spread = metrics.get(f"{name}_std")
+    return f"{value:.2f}" + (f" ± {spread:.2f}" if spread is not None else "")
+
+
 def print_result(result: SweepResult, uri: str | None = None) -> None:
     finished = [t for t in result.trials if t.finished]
     pruned = [t for t in result.trials if t.tags.get("pruned") == "true"]
@@ -68,16 +75,19 @@ def print_result(result: SweepResult, uri: str | None = None) -> None:
     if nodes:
         print("trials per node: " + ", ".join(f"{n} {c}" for n, c in sorted(nodes.items())))
     print(f"selection: {result.rule.describe()}")
+    cells = {t.params.get("protocol.cells") for t in finished} - {None}
+    if cells:
+        print(f"each configuration: mean ± std over {', '.join(sorted(cells))} cell(s)")
     header = (
-        "  ".join(f"{m:>8}" for m in SHOWN) + "  " + "  ".join(f"{'test_' + m:>10}" for m in SHOWN)
+        "  ".join(f"{m:>13}" for m in SHOWN) + "  " + "  ".join(f"{'test_' + m:>13}" for m in SHOWN)
     )
     print(f"{'':2}{'trial':<48}{header}")
     for t in sorted(finished, key=lambda t: -t.metrics.get("hm", 0)):
         if not t.pareto:
             continue
         mark = "* " if t.selected else "  "
-        values = "  ".join(f"{t.metrics.get(m, float('nan')):8.2f}" for m in SHOWN)
-        tests = "  ".join(f"{t.metrics.get('test_' + m, float('nan')):10.2f}" for m in SHOWN)
+        values = "  ".join(f"{mean_std(t.metrics, m):>13}" for m in SHOWN)
+        tests = "  ".join(f"{mean_std(t.metrics, 'test_' + m):>13}" for m in SHOWN)
         print(f"{mark}{t.name[:46]:<48}{values}  {tests}")
     chosen = result.selected
     if chosen:

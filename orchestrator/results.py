@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,7 +89,12 @@ def collect(
         for r in runs
     ]
     result = SweepResult(experiment, parent_run_id, objectives, rule, trials)
-    finished = [t for t in trials if t.finished]
+    # a finished trial enters the front only with every objective a finite number
+    finished = [
+        t
+        for t in trials
+        if t.finished and all(math.isfinite(t.metrics.get(o.metric, math.nan)) for o in objectives)
+    ]
     chosen = select([t.metrics for t in finished], objectives, rule)
     for i in chosen.front:
         finished[i].pareto = True

@@ -1,12 +1,16 @@
-"""The MLflow runs of a sweep: one child run per trial under the sweep's parent run.
+"""The MLflow runs of a sweep, three levels deep: the sweep's parent run, one run per
+configuration (a Ray trial: its metrics are means over cells) under it, and one run per cell
+(a dataset and a seed: its own metrics) under each configuration run.
 
-Child runs carry the trial's Ray id as a tag, so a resumed sweep finds and finishes the
-runs it already made instead of writing a second copy; MLflow's tags are the truth.
+Configuration runs carry the trial's Ray id as a tag and cell runs their cell, so a resumed
+sweep finds and finishes the runs it already made instead of writing a second copy; MLflow's
+tags are the truth.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -14,13 +18,8 @@ from typing import Any
 
 from orchestrator.plots import reliability_png
 from workers.config import REPORTED_METRICS
-from workers.messages import (
-    CHECKPOINT,
-    RELIABILITY,
-    ReliabilityDiagram,
-    TrialRequest,
-    is_final,
-)
+from workers.messages import CELLS, CHECKPOINT, FINAL, CellResult, TrialRequest, is_final
+from workers.protocol import Cell
 
 # short MLflow names for the searched method settings; every other setting keeps its path
 PARAM_NAMES = {
@@ -30,6 +29,9 @@ PARAM_NAMES = {
     "method.outlier_vocab": "outlier_vocab",
 }
 TRIAL_ID_TAG = "ray_trial_id"
+CELL_TAG = "orch.cell"
+# settings a protocol replaces per cell: logged on cell runs, not on configuration runs
+PER_CELL = ("data.dataset", "train.seed")
 
 
 def param_name(path: str) -> str:
@@ -37,8 +39,13 @@ def param_name(path: str) -> str:
 
 
 def trial_params(request: TrialRequest) -> dict[str, Any]:
-    """Every fixed and searched trial setting under its stable name."""
-    return {param_name(k): v for k, v in request.config().flat().items()}
+    """Every fixed and searched trial setting under its stable name, and the protocol."""
+    cells = request.cells()
+    params = {param_name(k): v for k, v in request.config().flat().items() if k not in PER_CELL}
+    params["protocol.datasets"] = ",".join(dict.fromkeys(c.dataset for c in cells))
+    params["protocol.seeds"] = ",".join(str(s) for s in dict.fromkeys(c.seed for c in cells))
+    params["protocol.cells"] = len(cells)
+    return params
 
 
 def run_name(request: TrialRequest) -> str:
@@ -56,7 +63,8 @@ def epoch_metrics(result: dict[str, Any]) -> dict[str, float]:
     for key, value in result.items():
         if not isinstance(value, int | float) or isinstance(value, bool):
             continue
-        base = key.removeprefix("test_")
+        # hm, test_hm, hm_std, hm/<dataset>: every form of a reported metric
+        base = key.removeprefix("test_").split("/")[0].removesuffix("_std")
         if (
             base in REPORTED_METRICS
             or key.startswith(("loss", "pi_"))
@@ -72,14 +80,27 @@ def _reported(result: dict[str, Any], key: str, default: Any) -> Any:
     return default if value is None or value != value else value
 
 
+def result_step(result: dict[str, Any]) -> int:
+    """The step a reported result is logged at: its epoch (the final report: Tune's count)."""
+    return int(_reported(result, "epoch", _reported(result, "training_iteration", 0)))
+
+
+def cell_results(result: dict[str, Any]) -> list[CellResult]:
+    cells = result.get(CELLS)
+    return [CellResult.from_dict(c) for c in cells] if isinstance(cells, list) else []
+
+
 class TrialRuns:
     """The child runs of one sweep, keyed by Ray trial id."""
 
-    def __init__(self, uri: str, experiment_id: str, parent_run_id: str) -> None:
+    def __init__(
+        self, uri: str, experiment_id: str, parent_run_id: str, objectives: list[str]
+    ) -> None:
         from mlflow.tracking import MlflowClient
 
         self.uri = uri
         self.experiment_id, self.parent_run_id = experiment_id, parent_run_id
+        self.objectives = objectives  # a configuration whose objective is not finite failed
         self.client = MlflowClient(tracking_uri=uri)
 
     def children(self, trial_id: str | None = None) -> dict:
@@ -106,12 +127,43 @@ class TrialRuns:
             self.client.log_param(run.info.run_id, key, value)
         return run.info.run_id
 
-    def log_result(self, run_id: str, result: dict[str, Any], skip: set | None = None) -> None:
-        """One reported result as metrics at its epoch; ``skip`` holds (key, step) already
-        logged, so a replay never writes a point twice."""
+    def cells(self, config_run_id: str) -> dict[str, Any]:
+        """Cell key -> MLflow run, for the cell runs under one configuration run."""
+        found = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{config_run_id}'",
+            max_results=10000,
+        )
+        return {r.data.tags[CELL_TAG]: r for r in found if CELL_TAG in r.data.tags}
+
+    def create_cell(self, config_run_id: str, request: TrialRequest, cell: Cell) -> str:
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=f"{cell.dataset} seed {cell.seed}",
+            tags={
+                "mlflow.parentRunId": config_run_id,
+                CELL_TAG: cell.key,
+                "dataset": cell.dataset,
+                "seed": str(cell.seed),
+            },
+        )
+        self.client.log_param(run.info.run_id, "data.dataset", cell.dataset)
+        self.client.log_param(run.info.run_id, "train.seed", cell.seed)
+        return run.info.run_id
+
+    def log_result(
+        self,
+        run_id: str,
+        result: dict[str, Any],
+        skip: set | None = None,
+        *,
+        step: int | None = None,
+    ) -> None:
+        """One reported result as metrics at its epoch (or ``step``); ``skip`` holds (key,
+        step) already logged, so a replay never writes a point twice."""
         from mlflow.entities import Metric
 
-        step = int(_reported(result, "epoch", _reported(result, "training_iteration", 0)))
+        step = result_step(result) if step is None else step
         metrics = epoch_metrics(result)
         if not is_final(result):
             metrics = {k: v for k, v in metrics.items() if not k.startswith("test_")}
@@ -124,35 +176,80 @@ class TrialRuns:
         if batch:  # one request per result, not one per metric
             self.client.log_batch(run_id, metrics=batch)
 
+    def log_cells(
+        self,
+        config_run_id: str,
+        request: TrialRequest,
+        result: dict[str, Any],
+        cell_runs: dict[str, str],
+        *,
+        replay: bool = False,
+    ) -> None:
+        """Each cell's numbers of one result into its own run, made on first sight;
+        ``cell_runs`` (cell key -> run id) is updated in place."""
+        step, final = result_step(result), is_final(result)
+        for cell in cell_results(result):
+            run_id = cell_runs.get(cell.cell.key)
+            if run_id is None:
+                run_id = self.create_cell(config_run_id, request, cell.cell)
+                cell_runs[cell.cell.key] = run_id
+            skip = self.logged_points(run_id) if replay else None
+            self.log_result(run_id, {**cell.metrics, FINAL: int(final)}, skip, step=step)
+
     def logged_points(self, run_id: str) -> set[tuple[str, int]]:
         keys = self.client.get_run(run_id).data.metrics
         return {(key, m.step) for key in keys for m in self.client.get_metric_history(run_id, key)}
 
     def finish(self, run_id: str, request: TrialRequest, result: dict, checkpoint) -> None:
-        """A completed trial: its final artifacts, or the pruned tag when ASHA stopped it."""
+        """A completed trial: its final artifacts, or the pruned tag when ASHA stopped it.
+
+        A configuration whose objective came out NaN or infinite ends FAILED with the reason
+        in its ``error`` tag: it never enters the front.
+        """
+        cells = self.cells(run_id)
         if not is_final(result):
-            self.client.set_tag(run_id, "pruned", "true")
-            self.client.set_terminated(run_id, status="KILLED")
+            for run in [*cells.values(), None]:
+                target = run.info.run_id if run else run_id
+                self.client.set_tag(target, "pruned", "true")
+                self.client.set_terminated(target, status="KILLED")
             return
         self.client.set_tag(run_id, "node", result.get("node", "unknown"))
-        self._artifacts(run_id, request, result, checkpoint)
+        self._artifacts(run_id, request, checkpoint)
+        for cell in cell_results(result):
+            if cell.cell.key in cells:
+                self._cell_artifacts(cells[cell.cell.key].info.run_id, request, cell)
+                self.client.set_terminated(cells[cell.cell.key].info.run_id, status="FINISHED")
+        bad = [m for m in self.objectives if not math.isfinite(_reported(result, m, math.nan))]
+        if bad:
+            values = ", ".join(f"{m}={result.get(m)}" for m in bad)
+            self.client.set_tag(run_id, "error", f"objective not finite: {values}")
+            self.client.set_terminated(run_id, status="FAILED")
+            return
         self.client.set_terminated(run_id, status="FINISHED")
 
     def fail(self, run_id: str, error_file: str | None) -> None:
         text = "unknown error"
         if error_file and Path(error_file).is_file():
             text = Path(error_file).read_text()[-4000:]
-        self.client.set_tag(run_id, "error", text)
-        self.client.set_terminated(run_id, status="FAILED")
+        for run in [*self.cells(run_id).values(), None]:
+            target = run.info.run_id if run else run_id
+            self.client.set_tag(target, "error", text)
+            self.client.set_terminated(target, status="FAILED")
 
-    def _artifacts(self, run_id: str, request: TrialRequest, result: dict, checkpoint) -> None:
+    def _cell_artifacts(self, run_id: str, request: TrialRequest, cell: CellResult) -> None:
         with tempfile.TemporaryDirectory() as folder:
             out = Path(folder)
-            config = request.config().to_dict()
+            config = cell.cell.config(request.config()).to_dict()
             (out / "trial_config.json").write_text(json.dumps(config, indent=2))
-            for raw in result.get(RELIABILITY) or []:
-                diagram = ReliabilityDiagram.from_dict(raw)
+            for diagram in cell.reliability:
                 reliability_png(diagram, out / f"reliability_{diagram.subset}.png")
+            self.client.log_artifacts(run_id, str(out))
+
+    def _artifacts(self, run_id: str, request: TrialRequest, checkpoint) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            out = Path(folder)
+            config = {**request.config().to_dict(), "protocol": request.protocol.to_dict()}
+            (out / "trial_config.json").write_text(json.dumps(config, indent=2))
             if checkpoint is not None:
                 with checkpoint.as_directory() as ckpt:
                     if (Path(ckpt) / CHECKPOINT).is_file():
@@ -181,9 +278,12 @@ def log_missing(runs: TrialRuns, experiment_path: str) -> int:
         run_id = found.info.run_id if found else runs.create(trial.trial_id, request)
         logged = runs.logged_points(run_id) if found else set()
         history = analysis.trial_dataframes.get(trial.trial_id)
+        cell_runs = runs.cells(run_id) if found else {}
+        cell_runs = {k: r.info.run_id for k, r in cell_runs.items()}
         if history is not None:
             for row in history.to_dict("records"):
                 runs.log_result(run_id, row, skip=logged)
+                runs.log_cells(run_id, request, row, cell_runs, replay=True)
         if trial.status == "ERROR":
             runs.fail(run_id, trial.error_file)
         else:

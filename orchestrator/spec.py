@@ -1,14 +1,14 @@
 """Spec files: YAML turned into typed, validated objects at the edge.
 
 A spec has the trial's sections (``model``, ``data``, ``prompt``, ``method``, ``train``: the
-fixed values of every trial) and the sweep's (``search``, ``space``, ``objectives``,
-``selection``, ``resources``, ``tracking``, ``storage``). Every error names the file and the
-key path.
+fixed values of every trial), the ``protocol`` (the cells, datasets x seeds, that score each
+configuration) and the sweep's (``search``, ``space``, ``objectives``, ``selection``,
+``resources``, ``tracking``, ``storage``). Every error names the file and the key path.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from orchestrator.selection import Objective, SelectionRule
 from workers.config import REPORTED_METRICS, TrialConfig
 from workers.errors import ConfigError, did_you_mean
+from workers.protocol import Protocol
 
 TRIAL_SECTIONS = ("model", "data", "prompt", "method", "train")
 SWEEP_SECTIONS = (
@@ -29,6 +30,7 @@ SWEEP_SECTIONS = (
     "tracking",
     "storage",
 )
+SECTIONS = (*TRIAL_SECTIONS, "protocol", *SWEEP_SECTIONS)
 SAMPLERS = ("tpe", "nsga2", "gp", "random", "grid")
 
 
@@ -135,12 +137,13 @@ class SweepSections(_Strict):
 class Spec:
     path: Path
     trial: TrialConfig  # the fixed part of every trial
+    protocol: Protocol  # the cells each configuration is scored over
     sweep: SweepSections
     raw: dict  # the resolved YAML (overrides applied), logged as an artifact
 
 
 def trial_paths() -> list[str]:
-    return [f"{s.name}.{f.name}" for s in fields(TrialConfig) for f in fields(s.default_factory)]
+    return list(TrialConfig().flat())
 
 
 def split_pair(pair: str, flag: str, form: str) -> tuple[str, str]:
@@ -163,8 +166,8 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
 def _apply(raw: dict, path: Path, overrides: dict[str, Any]) -> None:
     for dotted, value in overrides.items():
         parts = dotted.split(".")
-        if parts[0] not in TRIAL_SECTIONS + SWEEP_SECTIONS:
-            hint = did_you_mean(parts[0], TRIAL_SECTIONS + SWEEP_SECTIONS)
+        if parts[0] not in SECTIONS:
+            hint = did_you_mean(parts[0], SECTIONS)
             raise ConfigError(f"--set {dotted}: unknown section '{parts[0]}'{hint}")
         if parts[0] == "space":  # space keys are dotted trial paths themselves
             rest = ".".join(parts[1:])
@@ -214,13 +217,14 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> Spec
         raise ConfigError(f"{path}: a spec is a mapping of sections, got {type(raw).__name__}")
     _apply(raw, path, overrides or {})
     for section in raw:
-        if section not in TRIAL_SECTIONS + SWEEP_SECTIONS:
-            hint = did_you_mean(section, TRIAL_SECTIONS + SWEEP_SECTIONS)
+        if section not in SECTIONS:
+            hint = did_you_mean(section, SECTIONS)
             raise ConfigError(f"{path}: unknown section '{section}'{hint}")
         if not isinstance(raw[section], dict | list) or raw[section] is None:
             raise ConfigError(f"{path}: '{section}' must be a mapping, got {raw[section]!r}")
     try:
         trial = TrialConfig.from_dict({s: dict(raw.get(s) or {}) for s in TRIAL_SECTIONS})
+        protocol = Protocol.from_dict(raw.get("protocol"))
     except (TypeError, ConfigError) as exc:
         raise ConfigError(f"{path}: {exc}") from exc
     try:
@@ -228,7 +232,24 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> Spec
     except ValidationError as exc:
         raise ConfigError(_pydantic_message(path, exc)) from None
     _check_sweep(path, trial, sweep)
-    return Spec(path=path, trial=trial, sweep=sweep, raw=raw)
+    _check_protocol(path, protocol, sweep)
+    return Spec(path=path, trial=trial, protocol=protocol, sweep=sweep, raw=raw)
+
+
+# a setting the protocol repeats cells over cannot also be searched
+PROTOCOL_AXES = {"seeds": "train.seed", "datasets": "data.dataset"}
+
+
+def _check_protocol(path: Path, protocol: Protocol, sweep: SweepSections) -> None:
+    searched = set(sweep.space) | {k for p in sweep.search.points_to_evaluate for k in p.values}
+    for key, setting in PROTOCOL_AXES.items():
+        values = getattr(protocol, key)
+        if values is not None and setting in searched:
+            raise ConfigError(
+                f"{path}: space/points: '{setting}' is searched while protocol.{key} scores "
+                f"every configuration over {list(values)}; selecting on one of them would pick "
+                f"a lucky {setting.split('.')[-1]}: remove '{setting}' from space and points"
+            )
 
 
 def _check_sweep(path: Path, trial: TrialConfig, sweep: SweepSections) -> None:

@@ -17,7 +17,13 @@ from orchestrator.runs import TrialRuns, log_missing, param_name
 from orchestrator.spec import Spec
 from orchestrator.storage import SweepPaths, resolve_storage, sweep_names
 from orchestrator.tracking import check_reachable, resolve_uri, tracking_errors
-from orchestrator.tuner import build_tuner, cache_fill_requests, fill, ray_init
+from orchestrator.tuner import (
+    build_tuner,
+    cache_fill_requests,
+    check_cluster_fits,
+    fill,
+    ray_init,
+)
 from workers.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -75,7 +81,7 @@ def open_runs(spec: Spec, paths: SweepPaths, uri: str, *, resume: bool) -> Trial
         paths.write_state(
             parent_run_id=parent, tracking_uri=uri, experiment=name, spec=str(spec.path)
         )
-    return TrialRuns(uri, experiment_id, parent)
+    return TrialRuns(uri, experiment_id, parent, [o.metric for o in spec.sweep.objectives])
 
 
 def fill_feature_cache(spec: Spec) -> None:
@@ -86,7 +92,7 @@ def fill_feature_cache(spec: Spec) -> None:
     print(f"filling the feature cache for {len(requests)} episode(s)...", flush=True)
     resources = spec.sweep.resources
     task = ray.remote(fill).options(num_cpus=resources.cpu, num_gpus=resources.gpu)
-    ray.get(task.remote(requests))
+    ray.get([task.remote(request) for request in requests])  # in parallel, as resources allow
 
 
 def gather(spec: Spec, runs: TrialRuns, paths: SweepPaths, *, replay: bool) -> SweepResult:
@@ -145,6 +151,7 @@ def run_sweep(
     logging.getLogger("urllib3").setLevel(logging.ERROR)  # each retry would be a log line
     paths = sweep_paths(spec, resolve_storage(storage or spec.sweep.storage.path), resume=resume)
     ray_init(ray_address)  # before anything is written: a bad address leaves no trace
+    check_cluster_fits(spec)
     if resume and not paths.has_state():
         raise UserError(f"--resume: {paths.experiment} has no sweep state; start a new sweep")
     runs = open_runs(spec, paths, uri, resume=resume)

@@ -25,15 +25,19 @@ def train(config: dict[str, Any]) -> None:
     train_trial(config)
 
 
-def fill(requests: list[TrialRequest]) -> int:
+def fill(request: TrialRequest) -> int:
     from workers.trainable import fill_cache
 
-    return fill_cache(requests)
+    return fill_cache(request)
 
 
 def cache_fill_requests(spec: Spec) -> list[TrialRequest]:
-    """One request per distinct episode (seed x vocabulary) the sweep can draw."""
-    varying: dict[str, list] = {}
+    """One request per distinct episode (dataset x seed x vocabulary) the sweep can draw."""
+    cells = spec.protocol.cells(spec.trial)
+    varying: dict[str, list] = {
+        "data.dataset": list(dict.fromkeys(c.dataset for c in cells)),
+        "train.seed": list(dict.fromkeys(c.seed for c in cells)),
+    }
     for key in ("train.seed", "method.outlier_vocab"):
         dim = spec.sweep.space.get(key)
         if dim is not None and dim.kind == "choices":
@@ -48,6 +52,37 @@ def cache_fill_requests(spec: Spec) -> list[TrialRequest]:
     ]
 
 
+def cell_bundle(spec: Spec) -> dict[str, float]:
+    """The resources one cell holds while it trains."""
+    resources = spec.sweep.resources
+    return {"CPU": resources.cpu, **({"GPU": resources.gpu} if resources.gpu else {})}
+
+
+def check_cluster_fits(spec: Spec) -> None:
+    """Refuse, before anything starts, a configuration whose cells the cluster could never
+    hold: one cell's bundle on no node, or its parallel bundles beyond the whole cluster."""
+    import ray
+
+    bundle = cell_bundle(spec)
+    parallel = spec.protocol.parallel(spec.trial)
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    have = ", ".join("{" + ", ".join(f"{r} {n.get(r, 0):g}" for r in bundle) + "}" for n in nodes)
+    asked = ", ".join(f"{r} {v:g}" for r, v in bundle.items())
+    if not any(all(n.get(r, 0) >= v for r, v in bundle.items()) for n in nodes):
+        raise UserError(
+            f"resources: one cell asks for {{{asked}}} but no node of the Ray cluster has that "
+            f"(nodes: {have}); lower resources.cpu / resources.gpu or add such a node"
+        )
+    for resource, value in bundle.items():
+        total = sum(n.get(resource, 0) for n in nodes)
+        if value * parallel > total:
+            raise UserError(
+                f"protocol.parallel_cells: a configuration holds {parallel} cells at once, "
+                f"{value * parallel:g} {resource} in all, but the Ray cluster has {total:g} "
+                f"(nodes: {have}); lower protocol.parallel_cells or resources.{resource.lower()}"
+            )
+
+
 def build_tuner(spec: Spec, paths: SweepPaths, callbacks: list, *, resume: bool):
     from ray import tune
     from ray.tune import RunConfig, TuneConfig, Tuner
@@ -58,9 +93,9 @@ def build_tuner(spec: Spec, paths: SweepPaths, callbacks: list, *, resume: bool)
     from orchestrator.search import SweepSearch
 
     search = spec.sweep.search
-    trainable = tune.with_resources(
-        train, {"cpu": spec.sweep.resources.cpu, "gpu": spec.sweep.resources.gpu}
-    )
+    # one bundle per cell that runs at once; the trial's own process trains in the first
+    bundles = [cell_bundle(spec)] * spec.protocol.parallel(spec.trial)
+    trainable = tune.with_resources(train, tune.PlacementGroupFactory(bundles))
     if resume:
         if not Tuner.can_restore(paths.experiment):
             raise UserError(
@@ -83,7 +118,8 @@ def build_tuner(spec: Spec, paths: SweepPaths, callbacks: list, *, resume: bool)
         )
     return Tuner(
         trainable,
-        param_space=TrialRequest(spec.trial).to_ray(),  # the searcher adds the overrides
+        # the searcher adds each trial's overrides
+        param_space=TrialRequest(spec.trial, protocol=spec.protocol).to_ray(),
         tune_config=TuneConfig(
             search_alg=ConcurrencyLimiter(
                 SweepSearch.from_spec(spec), max_concurrent=search.max_concurrent

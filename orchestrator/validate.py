@@ -6,17 +6,25 @@ from pathlib import Path
 
 from orchestrator.spec import Spec
 from orchestrator.tracking import check_reachable, resolve_uri
-from workers.errors import ModelError, SetupError
+from workers.errors import DataError, ModelError, SetupError
 from workers.paths import ASSET_DIR, default_data_root
 
 
-def _check_dataset(spec: Spec) -> str:
+def _check_datasets(spec: Spec) -> list[str]:
+    """Every dataset a cell will read (the protocol's, else the trial's own)."""
     from workers.datasets import read_split
 
     root = spec.trial.data.root or default_data_root()
-    splits = read_split(root, spec.trial.data.dataset)  # generates the toy world if needed
-    counts = ", ".join(f"{k} {len(v)}" for k, v in splits.items())
-    return f"dataset {spec.trial.data.dataset} at {Path(root).resolve()} ({counts} images)"
+    checked = []
+    for dataset in dict.fromkeys(c.dataset for c in spec.protocol.cells(spec.trial)):
+        try:
+            splits = read_split(root, dataset)  # generates the toy world if needed
+        except DataError as exc:
+            where = "protocol.datasets" if spec.protocol.datasets else "data.dataset"
+            raise DataError(f"{spec.path}: {where}: {exc}") from None
+        counts = ", ".join(f"{k} {len(v)}" for k, v in splits.items())
+        checked.append(f"dataset {dataset} at {Path(root).resolve()} ({counts} images)")
+    return checked
 
 
 def _check_weights(spec: Spec) -> str:
@@ -54,11 +62,12 @@ def _check_wordnet(spec: Spec) -> str | None:
 
 def validate(spec: Spec, *, tracking_uri: str | None = None) -> list[str]:
     """Raise a UserError on the first problem; return what was checked."""
+    cells = spec.protocol.cells(spec.trial)
     checked = [
         f"spec {spec.path}: {len(spec.sweep.space)} search dimensions, "
-        f"{spec.sweep.search.num_trials} trials"
+        f"{spec.sweep.search.num_trials} trials of {len(cells)} cell(s) each"
     ]
-    checked.append(_check_dataset(spec))
+    checked.extend(_check_datasets(spec))
     checked.append(_check_weights(spec))
     wordnet = _check_wordnet(spec)
     if wordnet:

@@ -54,6 +54,11 @@ LAYOUTS: dict[str, DatasetLayout] = {
 }
 
 
+def display_name(name: str) -> str:
+    """A class name as prompts use it: CoOp writes folder-style ``_`` as a space."""
+    return str(name).replace("_", " ")
+
+
 def _need_dir(path: Path, what: str, fix: str) -> Path:
     if not path.is_dir():
         raise DataError(f"{what} not found: no folder {path}; {fix}")
@@ -111,7 +116,7 @@ def _scan_classes(split_dir: Path) -> dict[str, list[Path]]:
 def _items(
     classes: dict[str, list[Path]], labels: dict[str, int], names: dict[str, str]
 ) -> list[Datum]:
-    return [Datum(p, labels[c], names[c]) for c in classes for p in classes[c]]
+    return [Datum(p, labels[c], display_name(names[c])) for c in classes for p in classes[c]]
 
 
 def read_fgvc_aircraft(root: Path) -> dict[str, list[Datum]]:
@@ -142,7 +147,7 @@ def read_fgvc_aircraft(root: Path) -> dict[str, list[Datum]]:
                     f"{path}:{n}: variant '{variant}' is not in {variants}; "
                     "use the variants.txt that came with the split files"
                 )
-            items.append(Datum(image_dir / f"{imname}.jpg", labels[variant], variant))
+            items.append(Datum(image_dir / f"{imname}.jpg", labels[variant], display_name(variant)))
         out[split] = _non_empty(items, path, fix)
     return out
 
@@ -159,7 +164,7 @@ def _imagenet_classnames(path: Path) -> dict[str, str]:
 
 
 def read_imagenet(root: Path) -> dict[str, list[Datum]]:
-    """``images/train`` is "train"; ``images/val`` is "test" and, as in CoOp, also "val"."""
+    """``images/train`` gives "train" and a held-out "val"; ``images/val`` is "test"."""
     dataset_dir = _need_dir(
         root / "imagenet",
         "dataset 'imagenet'",
@@ -192,9 +197,28 @@ def read_imagenet(root: Path) -> dict[str, list[Datum]]:
                 f"not listed {extra[:5]}; every wnid in classnames.txt needs one folder per split"
             )
         found[split] = _items(classes, labels, names)
-    # CoOp's protocol has no separate ImageNet validation split: it evaluates on the official
-    # val set and reuses that same set for validation (so it reports the last-epoch model).
-    return {"train": found["train"], "val": list(found["val"]), "test": found["val"]}
+    # The official val set is the test split (CoOp). Validation must never read test images,
+    # so it is held out of the training images: the last tenth of each class (sorted), at
+    # most IMAGENET_VAL_PER_CLASS; few-shot training draws from the rest.
+    train, val = hold_out(found["train"])
+    return {"train": train, "val": val, "test": found["val"]}
+
+
+IMAGENET_VAL_PER_CLASS = 50
+
+
+def hold_out(items: list[Datum]) -> tuple[list[Datum], list[Datum]]:
+    """Split each class's items (in their sorted order) into (rest, held-out last tenth)."""
+    by_label: dict[int, list[Datum]] = {}
+    for item in items:
+        by_label.setdefault(item.label, []).append(item)
+    rest, held = [], []
+    for label in sorted(by_label):
+        pool = by_label[label]
+        n = min(IMAGENET_VAL_PER_CLASS, max(1, len(pool) // 10)) if len(pool) > 1 else 0
+        rest.extend(pool[: len(pool) - n])
+        held.extend(pool[len(pool) - n :])
+    return rest, held
 
 
 def read_image_folder(root: Path, spec: str) -> dict[str, list[Datum]]:
@@ -220,7 +244,7 @@ def read_image_folder(root: Path, spec: str) -> dict[str, list[Datum]]:
                 f"extra {extra}; give every split the same class folders"
             )
     labels = {c: i for i, c in enumerate(classes)}
-    names = {c: c.replace("_", " ") for c in classes}  # folder names spell spaces as "_"
+    names = {c: c for c in classes}  # display_name spells the folders' "_" as spaces
     return {split: _items(found[split], labels, names) for split in SPLITS}
 
 
@@ -263,7 +287,10 @@ def read_split(root: str | Path, dataset: str) -> dict[str, list[Datum]]:
         raw = json.loads(split_path.read_text())
         image_dir = dataset_dir / layout.image_dir
         return {
-            name: [Datum(image_dir / rel, int(label), str(cls)) for rel, label, cls in raw[name]]
+            name: [
+                Datum(image_dir / rel, int(label), display_name(cls))
+                for rel, label, cls in raw[name]
+            ]
             for name in SPLITS
         }
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:

@@ -19,7 +19,7 @@ from workers.features import encode_items, items_fingerprint, train_transform
 from workers.model import PROJECT_WEIGHTS, Clip
 from workers.paths import cache_dir as default_cache_dir
 from workers.paths import default_data_root
-from workers.splits import class_names, few_shot, subsample_classes
+from workers.splits import dataset_labels, few_shot, subsample_classes, subset_names
 from workers.vocab import OutlierPool, build_pool
 
 log = logging.getLogger(__name__)
@@ -98,13 +98,13 @@ def prepare_episode(clip: Clip, cfg: TrialConfig) -> Episode:
     root = cfg.data.root or default_data_root()
     splits = read_split(root, cfg.data.dataset)
     seed, val_shots = cfg.train.seed, min(cfg.data.shots, 4)
+    labels = dataset_labels(splits)  # one base/new boundary for every split
     base_train = few_shot(subsample_classes(splits["train"], "base"), cfg.data.shots, seed)
     val_items = {
-        s: few_shot(subsample_classes(splits["val"], s), val_shots, seed, split="val")
+        s: few_shot(subsample_classes(splits["val"], s, labels), val_shots, seed, split="val")
         for s in ("base", "new")
     }
-    base_names = class_names(subsample_classes(splits["test"], "base"))
-    new_names = class_names(subsample_classes(splits["test"], "new"))
+    base_names, new_names = subset_names(splits, "base"), subset_names(splits, "new")
     key = {"model": model_identity(cfg), "dataset": cfg.data.dataset}
 
     def encode(names):
@@ -125,7 +125,7 @@ def prepare_episode(clip: Clip, cfg: TrialConfig) -> Episode:
         overlap = pool.new_class_overlap
         log.info("outlier pool %s: %d words equal a new class name", pool.name, overlap)
     eval_key = {**key, "transform": repr(clip.preprocess)}
-    test_items = {s: subsample_classes(splits["test"], s) for s in ("base", "new")}
+    test_items = {s: subsample_classes(splits["test"], s, labels) for s in ("base", "new")}
     return Episode(
         base_names=base_names,
         new_names=new_names,

@@ -3,8 +3,10 @@
 Pure Python (no torch): the driver builds these, Ray carries them as plain data
 (``to_ray`` / ``to_dict``), and each side rebuilds the typed object once, at its edge.
 
-A trial's config in Ray is ``{"trial": <TrialConfig as dict>}`` (the sweep's param space)
-merged with what the searcher adds, ``{"overrides": {trial path: value}, "point": name}``.
+A trial's config in Ray is ``{"trial": <TrialConfig as dict>, "protocol": <Protocol as
+dict>}`` (the sweep's param space) merged with what the searcher adds, ``{"overrides":
+{trial path: value}, "point": name}``. Each report of a trial carries its configuration's
+metrics (means over cells) and, under ``cells``, each cell's own (``CellResult``).
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from workers.config import TrialConfig
+from workers.protocol import Cell, Protocol
 
 FINAL = "final"  # present (1) only in a trial's last report: early-stopped trials lack it
 RELIABILITY = "reliability"  # the last report's reliability diagrams, as dicts
-CHECKPOINT = "trial_state.pt"  # a trial's state in a Tune checkpoint: context, weights, epoch
+CHECKPOINT = "trial_state.pt"  # a trial's state in a Tune checkpoint: every cell's
+CELLS = "cells"  # each report's per-cell results, as dicts
 
 
 def is_final(result: Mapping[str, Any]) -> bool:
@@ -38,12 +42,20 @@ class TrialRequest:
     trial: TrialConfig
     overrides: Mapping[str, Any] = field(default_factory=dict)
     point: str | None = None  # the named point (e.g. "coop") this trial replays, if any
+    protocol: Protocol = field(default_factory=Protocol)
 
     def config(self) -> TrialConfig:
         return self.trial.with_overrides(dict(self.overrides))
 
+    def cells(self) -> list[Cell]:
+        return self.protocol.cells(self.config())
+
     def to_ray(self) -> dict[str, Any]:
-        return {"trial": self.trial.to_dict(), **searched(self.overrides, self.point)}
+        return {
+            "trial": self.trial.to_dict(),
+            "protocol": self.protocol.to_dict(),
+            **searched(self.overrides, self.point),
+        }
 
     @classmethod
     def from_ray(cls, config: Mapping[str, Any]) -> TrialRequest:
@@ -51,6 +63,7 @@ class TrialRequest:
             trial=TrialConfig.from_dict(config["trial"]),
             overrides=dict(config.get("overrides") or {}),
             point=config.get("point"),
+            protocol=Protocol.from_dict(config.get("protocol")),
         )
 
 
@@ -86,4 +99,30 @@ class ReliabilityDiagram:
             counts=tuple(int(v) for v in raw["counts"]),
             accuracy=tuple(float(v) for v in raw["accuracy"]),
             confidence=tuple(float(v) for v in raw["confidence"]),
+        )
+
+
+@dataclass(frozen=True)
+class CellResult:
+    """One cell's numbers in a report: per-epoch validation metrics, or its final metrics
+    (validation and ``test_``) with its test reliability diagrams."""
+
+    cell: Cell
+    metrics: Mapping[str, float]
+    reliability: tuple[ReliabilityDiagram, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.cell.dataset,
+            "seed": self.cell.seed,
+            "metrics": dict(self.metrics),
+            "reliability": [d.to_dict() for d in self.reliability],
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> CellResult:
+        return cls(
+            cell=Cell(str(raw["dataset"]), int(raw["seed"])),
+            metrics={k: float(v) for k, v in raw["metrics"].items()},
+            reliability=tuple(ReliabilityDiagram.from_dict(d) for d in raw.get("reliability", ())),
         )

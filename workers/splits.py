@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterable, Mapping
 
 from workers.datasets import Datum
 from workers.errors import DataError
@@ -17,11 +18,18 @@ def class_names(items: list[Datum]) -> list[str]:
     return [names[label] for label in sorted(names)]
 
 
-def subsample_classes(items: list[Datum], subset: str) -> list[Datum]:
-    """Keep the ``base`` (first ceil(n/2) sorted labels) or ``new`` half, relabelled from 0."""
+def subsample_classes(
+    items: list[Datum], subset: str, labels: Iterable[int] | None = None
+) -> list[Datum]:
+    """Keep the ``base`` (first ceil(n/2) sorted labels) or ``new`` half, relabelled from 0.
+
+    ``labels`` is the dataset's label set, which the training split defines; give it for any
+    other split, so that the boundary is the same for every split even where one lacks a
+    class (default: the labels in ``items``, right for the training split itself).
+    """
     if subset not in ("all", "base", "new"):
         raise ValueError(f"subset must be 'all', 'base' or 'new', got {subset!r}")
-    labels = sorted({item.label for item in items})
+    labels = sorted(set(labels) if labels is not None else {item.label for item in items})
     if subset == "all":
         return list(items)
     half = math.ceil(len(labels) / 2)
@@ -46,3 +54,13 @@ def few_shot(items: list[Datum], shots: int, seed: int, *, split: str = "train")
             )
         chosen.extend(rng.sample(pool, shots))
     return chosen
+
+
+def subset_names(splits: Mapping[str, list[Datum]], subset: str) -> list[str]:
+    """The ``base`` or ``new`` class names by label, from the training split."""
+    return class_names(subsample_classes(splits["train"], subset))
+
+
+def dataset_labels(splits: Mapping[str, list[Datum]]) -> list[int]:
+    """The dataset's label set: the training split's (``subsample_classes``' ``labels``)."""
+    return sorted({item.label for item in splits["train"]})

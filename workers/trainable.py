@@ -1,9 +1,12 @@
-"""Ray Tune's side of a trial: rebuild the typed request, run, report, checkpoint.
+"""Ray Tune's side of a trial: rebuild the typed request, run its cells, report, checkpoint.
 
-The config Ray hands over is a ``TrialRequest`` as plain data (``workers.messages``). Every
-epoch's report carries a Tune checkpoint of the trial's state (the only place trial state is
-written); the last report, marked ``final``, adds the test metrics, the reliability diagrams
-and the node the trial ran on. The driver logs everything to MLflow.
+The config Ray hands over is a ``TrialRequest`` as plain data (``workers.messages``). A
+trial holds one bundle of resources per cell that runs at once: this process trains the
+first group of cells in the first bundle, a ``CellGroup`` actor in each other bundle trains
+another group, and all of them advance epoch by epoch together. Every epoch's report carries
+the configuration's metrics (means over cells), each cell's, and a Tune checkpoint of every
+cell's state (the only place trial state is written); the last report, marked ``final``,
+adds each cell's test metrics and reliability diagrams and the node the trial ran on.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ from typing import Any
 
 import torch
 
+from workers.cells import CellGroup, Submit, local, run_groups
 from workers.episode import prepare_episode
-from workers.messages import CHECKPOINT, FINAL, RELIABILITY, TrialRequest
+from workers.messages import CELLS, CHECKPOINT, FINAL, CellResult, TrialRequest
 from workers.model import load_clip
-from workers.trial import run_trial
+from workers.protocol import groups
 
 __all__ = ["fill_cache", "train_trial"]
 
@@ -33,12 +37,13 @@ def node_name() -> str:
         return platform.node()
 
 
-def _report(metrics: dict[str, Any], state: dict) -> None:
+def _report(metrics: dict[str, Any], cells: list[CellResult], state: dict) -> None:
     from ray import tune
 
     with tempfile.TemporaryDirectory() as folder:
         torch.save(state, Path(folder) / CHECKPOINT)
-        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+        result = {**metrics, CELLS: [c.to_dict() for c in cells]}
+        tune.report(result, checkpoint=tune.Checkpoint.from_directory(folder))
 
 
 def _restored_state() -> dict | None:
@@ -51,25 +56,57 @@ def _restored_state() -> dict | None:
         return torch.load(Path(folder) / CHECKPOINT, weights_only=True)
 
 
+def _remote(group_actor) -> Submit:
+    import ray
+
+    def submit(method: str, *args):
+        ref = getattr(group_actor, method).remote(*args)
+        return lambda: ray.get(ref)
+
+    return submit
+
+
+def _cell_groups(request: TrialRequest, states: dict | None) -> list[Submit]:
+    """This process's group in the trial's first bundle, an actor in each other bundle."""
+    import ray
+    from ray.util.placement_group import get_current_placement_group
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    cfg = request.config()
+    dealt = groups(request.cells(), request.protocol.parallel(cfg))
+    placement = get_current_placement_group()
+    submits = []
+    for index, cells in enumerate(dealt[1:], start=1):
+        bundle = placement.bundle_specs[index] if placement else {}
+        actor = (
+            ray.remote(CellGroup)
+            .options(
+                num_cpus=bundle.get("CPU", 0),
+                num_gpus=bundle.get("GPU", 0),
+                scheduling_strategy=PlacementGroupSchedulingStrategy(
+                    placement_group=placement, placement_group_bundle_index=index
+                )
+                if placement
+                else None,
+            )
+            .remote(cfg, cells, states)
+        )
+        submits.append(_remote(actor))
+    return [local(CellGroup(cfg, dealt[0], states)), *submits]
+
+
 def train_trial(config: dict[str, Any]) -> None:
     """The function trainable handed to ``ray.tune.Tuner``."""
-    cfg = TrialRequest.from_ray(config).config()
-    result = run_trial(cfg, report=_report, resume_state=_restored_state())
-    final = {
-        **result.metrics,
-        RELIABILITY: [d.to_dict() for d in result.reliability],
-        "node": node_name(),
-        FINAL: 1,
-    }
-    _report(final, result.state)  # its checkpoint is the learned prompt
+    request = TrialRequest.from_ray(config)
+    restored = _restored_state()
+    submits = _cell_groups(request, (restored or {}).get("cells"))
+    result = run_groups(submits, request.config(), report=_report)
+    final = {**result.metrics, "node": node_name(), FINAL: 1}
+    _report(final, result.cells, result.state)  # its checkpoint holds the learned prompts
 
 
-def fill_cache(requests: list[TrialRequest]) -> int:
-    """Compute every image and text feature these trials will read, before any trial starts."""
-    clips: dict = {}
-    for request in requests:
-        cfg = request.config()
-        if cfg.model not in clips:  # the episodes differ by seed or vocabulary, not by model
-            clips[cfg.model] = load_clip(cfg.model)
-        prepare_episode(clips[cfg.model], cfg)
-    return len(requests)
+def fill_cache(request: TrialRequest) -> int:
+    """Compute every image and text feature one episode's trials will read."""
+    cfg = request.config()
+    prepare_episode(load_clip(cfg.model), cfg)
+    return 1

@@ -61,9 +61,8 @@ class Trainer:
             len(episode.pool.words), resample_every=m.resample_every, seed=cfg.train.seed
         )
         self.gen = torch.Generator().manual_seed(cfg.train.seed)
+        # the prompt's optimiser never sees the CoA-weights: they always use SGD (METHOD.md)
         params = [{"params": [self.learner.ctx], "lr": cfg.train.lr}]
-        if m.mixture and m.optimization == "one_stage":
-            params.append({"params": [self.weights.logits], "lr": cfg.train.weight_lr})
         t = cfg.train
         self.opt = (
             torch.optim.Adam(params)
@@ -87,11 +86,17 @@ class Trainer:
 
     # ---- losses --------------------------------------------------------------------------
     def weight_loss(self, img, labels, t1_base, new_epoch) -> tuple[torch.Tensor, dict]:
-        """Mixture CE for pi_in plus the entropy hinge for pi_out over an out-class set."""
+        """Mixture CE for pi_in plus the entropy hinge for pi_out over an out-class set.
+
+        Trains the CoA-weights only: the specialized prompt's features enter as constants,
+        so neither term ever moves the context (also in one-stage optimisation).
+        """
+        t1_base = t1_base.detach()
         s0 = self.scale * img @ self.ep.zero_shot_base.to(self.device).T  # (N, C_b)
         s1 = self.scale * img @ t1_base.T  # (N, C_b)
         ce_mix = F.cross_entropy(mixture_logits(s0, s1, self.weights.group(IN)), labels)
-        t1_out, t0_out = self.outliers(len(self.ep.base_names), new_epoch)
+        with torch.no_grad():
+            t1_out, t0_out = self.outliers(len(self.ep.base_names), new_epoch)
         hinge = entropy_hinge(
             self.scale * img @ t0_out.T,
             self.scale * img @ t1_out.T,
@@ -109,12 +114,16 @@ class Trainer:
         total, parts = prompt_objective(
             logits, labels, w=m.w, dor=dor, lam=m.lam, kg=kg, lam_kg=m.lam_kg
         )
-        if m.mixture and m.optimization == "one_stage":
-            extra, more = self.weight_loss(img, labels, t1, new_epoch)
-            total, parts = total + extra, {**parts, **more, "loss": parts["loss"] + extra.item()}
         self.opt.zero_grad(set_to_none=True)
         total.backward()
         self.opt.step()
+        if m.mixture and m.optimization == "one_stage":  # the weights' step, on the same batch
+            more = self.weight_step(img, labels, t1, new_epoch)
+            parts = {
+                **parts,
+                **more,
+                "loss": parts["loss"] + more["loss_mix_ce"] + more["loss_ent"],
+            }
         return parts
 
     def weight_step(self, img, labels, t1_base, new_epoch) -> dict:
@@ -258,32 +267,49 @@ def reliability(trainer: Trainer, split: str) -> list[ReliabilityDiagram]:
     return diagrams
 
 
+def start_trial(
+    cfg: TrialConfig, *, clip: Clip | None = None, resume_state: dict | None = None
+) -> tuple[Trainer, int]:
+    """A trainer for ``cfg`` and the epoch it starts at (after ``resume_state``'s, if any)."""
+    clip = clip or load_clip(cfg.model)
+    trainer = Trainer(clip, cfg, prepare_episode(clip, cfg))
+    return trainer, trainer.load(resume_state) if resume_state is not None else 0
+
+
+def train_epoch(trainer: Trainer, epoch: int) -> dict[str, float]:
+    """One epoch of stage 1 or stage 2, then the validation metrics (in %) and loss terms."""
+    if epoch < trainer.cfg.train.epochs:
+        losses = trainer.train_epoch(epoch)
+    else:
+        losses = trainer.weight_epoch()
+    return {"epoch": epoch + 1, **trainer.evaluate(trainer.ep.val), **losses}
+
+
+def finish_trial(trainer: Trainer) -> TrialResult:
+    ep = trainer.ep
+    final = {**trainer.evaluate(ep.val), **trainer.evaluate(ep.test, "test_")}
+    final["pool_new_class_overlap"] = ep.pool.new_class_overlap
+    return TrialResult(
+        metrics=final,
+        reliability=reliability(trainer, "test"),
+        state=trainer.state(total_epochs(trainer.cfg) - 1),
+    )
+
+
 def run_trial(
     cfg: TrialConfig, *, report: Report | None = None, resume_state: dict | None = None
 ) -> TrialResult:
-    """Train and evaluate one configuration.
+    """Train and evaluate one configuration on one dataset and seed (one cell).
 
     After each epoch ``report(metrics, state)`` gets the validation metrics (in %), the loss
     terms and the state to resume from; ``resume_state`` (a state a report carried) continues
     after its epoch. Writes no files: saving states is the caller's business.
     """
-    clip = load_clip(cfg.model)
-    trainer = Trainer(clip, cfg, prepare_episode(clip, cfg))
-    start = trainer.load(resume_state) if resume_state is not None else 0
+    trainer, start = start_trial(cfg, resume_state=resume_state)
     if total_epochs(cfg) == 0 and report:  # zero-shot: nothing to train, one report
         report({"epoch": 0, **trainer.evaluate(trainer.ep.val)}, trainer.state(-1))
     for epoch in range(start, total_epochs(cfg)):
-        if epoch < cfg.train.epochs:
-            losses = trainer.train_epoch(epoch)
-        else:
-            losses = trainer.weight_epoch()
-        metrics = {"epoch": epoch + 1, **trainer.evaluate(trainer.ep.val), **losses}
+        metrics = train_epoch(trainer, epoch)
         if report:
             report(metrics, trainer.state(epoch))
-    final = {**trainer.evaluate(trainer.ep.val), **trainer.evaluate(trainer.ep.test, "test_")}
-    final["pool_new_class_overlap"] = trainer.ep.pool.new_class_overlap
-    return TrialResult(
-        metrics=final,
-        reliability=reliability(trainer, "test"),
-        state=trainer.state(total_epochs(cfg) - 1),
-    )
+    return finish_trial(trainer)

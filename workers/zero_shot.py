@@ -11,7 +11,7 @@ from workers.errors import ConfigError
 from workers.features import encode_items
 from workers.metrics import base_new_metrics
 from workers.model import Clip, create_clip, resolve_device
-from workers.splits import class_names, subsample_classes
+from workers.splits import dataset_labels, subsample_classes, subset_names
 
 DEFAULT_TEMPLATE = "a photo of a {}."
 
@@ -33,12 +33,13 @@ def evaluate_zero_shot(
     n_bins: int = 10,
 ) -> dict[str, float]:
     """Base and new accuracy, HM and ECE (all in %) of ``template`` on ``split``."""
-    items = read_split(root, dataset)[split]
+    splits = read_split(root, dataset)
     probs, labels = {}, {}
     for subset in ("base", "new"):
-        subset_items = subsample_classes(items, subset)
+        subset_items = subsample_classes(splits[split], subset, dataset_labels(splits))
         image_feats, labels[subset] = encode_items(clip, subset_items)
-        text_feats = clip.encode_texts([template.format(c) for c in class_names(subset_items)])
+        names = subset_names(splits, subset)
+        text_feats = clip.encode_texts([template.format(c) for c in names])
         probs[subset] = class_probs(image_feats, text_feats.cpu(), clip.logit_scale)
     return base_new_metrics(probs, labels, n_bins)
 

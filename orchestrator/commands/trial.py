@@ -29,18 +29,29 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     overrides = baseline_overrides(args.baseline) if args.baseline else {}
     spec = load_spec(args.spec, {**overrides, **parse_overrides(args.overrides)})
-    from workers.trial import run_trial  # the data plane: imports torch
+    from workers.cells import run_protocol  # the data plane: imports torch
 
-    def report(metrics: dict, _state) -> None:
+    def report(metrics: dict, _cells, _state) -> None:
         if not args.quiet and not args.json:
             shown = "  ".join(f"{k} {metrics[k]:6.2f}" for k in SHOWN if k in metrics)
             print(f"epoch {int(metrics['epoch']):3d}  {shown}  loss {metrics.get('loss', 0):.3f}")
 
-    final = run_trial(spec.trial, report=report).metrics
+    result = run_protocol(spec.trial, spec.protocol, report=report)
+    final = result.metrics
     if args.json:
         print(json.dumps({k: round(v, 4) for k, v in final.items()}, indent=2))
         return 0
-    print("final (validation | test):")
+    cells = len(result.cells)
+    print(f"final (validation | test){f', mean over {cells} cells' if cells > 1 else ''}:")
     for key in SHOWN:
         print(f"  {key:<9} {final[key]:6.2f} | {final['test_' + key]:6.2f}")
+    if cells > 1:
+        for key in ("hm", "ece"):
+            std = f"{key}_std"
+            print(f"  {std:<9} {final[std]:6.2f} | {final['test_' + std]:6.2f}")
+        for dataset in dict.fromkeys(c.cell.dataset for c in result.cells):
+            print(
+                f"  {dataset}: hm {final['hm/' + dataset]:.2f} | {final['test_hm/' + dataset]:.2f}"
+                f", ece {final['ece/' + dataset]:.2f} | {final['test_ece/' + dataset]:.2f}"
+            )
     return 0

@@ -39,11 +39,22 @@ def client_for(cwd):
 
 
 def children(client, experiment="cocoa-toyworld"):
+    """(sweep runs, configuration runs): a configuration run's parent is a sweep run."""
     exp = client.get_experiment_by_name(experiment)
     runs = client.search_runs([exp.experiment_id], max_results=1000)
     parents = [r for r in runs if "orch.sweep" in r.data.tags]
-    kids = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+    ids = {p.info.run_id for p in parents}
+    kids = [r for r in runs if r.data.tags.get("mlflow.parentRunId") in ids]
     return parents, kids
+
+
+def cells_of(client, config_run):
+    """The cell runs nested under one configuration run."""
+    return client.search_runs(
+        [config_run.info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{config_run.info.run_id}'",
+        max_results=1000,
+    )
 
 
 @pytest.mark.slow
@@ -84,13 +95,15 @@ def test_sweep_leaves_parent_and_children_in_mlflow(tmp_path):
             k.startswith(("time_", "training_iteration", "timestamp")) for k in kid.data.metrics
         )
         artifacts = {a.path for a in client.list_artifacts(kid.info.run_id)}
-        assert {
-            "reliability_base.png",
-            "reliability_new.png",
-            "trial_config.json",
-            "prompt_state.pt",
-        } <= artifacts
+        assert {"trial_config.json", "prompt_state.pt"} <= artifacts
         assert kid.data.tags["node"]
+        (cell,) = cells_of(client, kid)  # one cell: the spec's own dataset and seed
+        assert cell.info.status == "FINISHED"
+        assert (cell.data.tags["dataset"], cell.data.tags["seed"]) == ("toyworld", "1")
+        assert cell.data.metrics["test_hm"] == pytest.approx(kid.data.metrics["test_hm"])
+        assert {"reliability_base.png", "reliability_new.png", "trial_config.json"} <= {
+            a.path for a in client.list_artifacts(cell.info.run_id)
+        }
     assert {"spec.yaml", "pareto.png", "objectives_vs_params.png"} <= {
         a.path for a in client.list_artifacts(parent.info.run_id)
     }
@@ -148,8 +161,11 @@ def test_asha_pruned_trials_are_tagged_and_never_on_the_front(tmp_path):
     assert all(t["status"] == "KILLED" and "test_hm" not in t["metrics"] for t in pruned)
 
 
+TWO_SEEDS = ["--set", "protocol.seeds=[1, 2]", "--set", "protocol.parallel_cells=2"]
+
+
 @pytest.mark.slow
-def test_killed_sweep_resumes_with_every_trial_once(tmp_path):
+def test_killed_sweep_resumes_with_every_trial_and_cell_once(tmp_path):
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT)}
     args = [
         sys.executable,
@@ -158,6 +174,7 @@ def test_killed_sweep_resumes_with_every_trial_once(tmp_path):
         "sweep",
         SPEC,
         *TINY,
+        *TWO_SEEDS,
         "--set",
         "search.num_trials=4",
         "--set",
@@ -186,15 +203,22 @@ def test_killed_sweep_resumes_with_every_trial_once(tmp_path):
     finished_before = {k.data.tags["ray_trial_id"] for k in before if k.info.status == "FINISHED"}
     assert finished_before
 
-    resumed = orch(tmp_path, "sweep", SPEC, *TINY, "--resume")
+    resumed = orch(tmp_path, "sweep", SPEC, *TINY, *TWO_SEEDS, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     _, after = children(client)
     ids = [k.data.tags["ray_trial_id"] for k in after]
     assert len(ids) == len(set(ids)) == 4
     assert {k.info.status for k in after} == {"FINISHED"}
-    for kid in after:  # finished trials were not rerun: their epoch history is not doubled
-        steps = [m.step for m in client.get_metric_history(kid.info.run_id, "hm")]
-        assert len(steps) == len(set(steps))
+    for kid in after:  # no trial or cell was rerun from scratch: no epoch history is doubled
+        cells = cells_of(client, kid)
+        assert sorted(c.data.tags["orch.cell"] for c in cells) == [
+            "toyworld/seed1",
+            "toyworld/seed2",
+        ]
+        assert {c.info.status for c in cells} == {"FINISHED"}
+        for run in [kid, *cells]:
+            steps = [m.step for m in client.get_metric_history(run.info.run_id, "hm")]
+            assert len(steps) == len(set(steps)) and len(steps) >= 3
 
 
 def test_bad_input_starts_nothing(tmp_path):

@@ -69,6 +69,25 @@ def test_coop_equals_a_plain_coop_loop(clip):
     assert not torch.equal(learner.ctx, create_prompt_learner(clip, n_ctx=4).ctx)  # it trained
 
 
+def test_one_stage_weights_never_move_the_context_and_always_use_sgd(clip):
+    mixed = small(method__w=2.0, method__mixture=True, method__optimization="one_stage")
+    mixed = mixed.with_overrides({"train.optimizer": "adam"})
+    plain = mixed.with_overrides({"method.mixture": False})
+    trainers = {}
+    for name, cfg in (("mixed", mixed), ("plain", plain)):
+        trainers[name] = Trainer(clip, cfg, prepare_episode(clip, cfg))
+        for epoch in range(cfg.train.epochs):
+            trainers[name].train_epoch(epoch)
+    # the mixture's CE and entropy hinge trained the weights, and nothing else
+    torch.testing.assert_close(trainers["mixed"].learner.ctx, trainers["plain"].learner.ctx)
+    assert not torch.equal(trainers["mixed"].weights.logits, trainers["plain"].weights.logits)
+    trainer = trainers["mixed"]
+    assert isinstance(trainer.opt, torch.optim.Adam)
+    assert isinstance(trainer.weight_opt, torch.optim.SGD)
+    in_prompt_opt = {id(p) for group in trainer.opt.param_groups for p in group["params"]}
+    assert id(trainer.weights.logits) not in in_prompt_opt
+
+
 def test_dor_is_zero_at_the_template_context(clip):
     cfg = small(method__lam=8.0)
     trainer = Trainer(clip, cfg, prepare_episode(clip, cfg))

@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from workers import datasets
-from workers.datasets import LAYOUTS, read_split
+from workers.datasets import LAYOUTS, Datum, read_split
 from workers.errors import DataError
-from workers.splits import class_names
+from workers.splits import class_names, dataset_labels, subsample_classes, subset_names
 
 JSON_DATASETS = sorted(name for name in LAYOUTS if name != "toyworld")
 JSON_CLASSES = ["barn owl", "Faces", "sun flower"]  # as the split JSON spells them
@@ -160,9 +160,11 @@ def test_imagenet(tmp_path, monkeypatch):
     splits = read_split(tmp_path, "imagenet")
     # As CoOp: a class's label is its folder's rank among the sorted wnids, whatever the file order.
     names = [WNIDS[wnid] for wnid in sorted(WNIDS)]
-    _check(splits, {"train": 2, "val": 1, "test": 1}, names)
-    assert splits["val"] == splits["test"]  # CoOp validates on the test (official val) set
+    # each class's 2 train images: the last is held out for validation, never a test image
+    _check(splits, {"train": 1, "val": 1, "test": 1}, names)
     assert all(folder / "images" / "val" in item.path.parents for item in splits["test"])
+    assert all(folder / "images" / "train" in item.path.parents for item in splits["val"])
+    assert not {i.path for i in splits["val"]} & {i.path for i in splits["train"]}
     assert len(scanned) == len(set(scanned)) == 2 * (1 + len(WNIDS))  # each folder walked once
 
 
@@ -226,3 +228,36 @@ def test_image_folder_empty_split(tmp_path):
 
 def test_unknown_dataset_lists_every_reader(tmp_path):
     _error(tmp_path, "imagenet21k", "fgvc_aircraft", "imagenet", "ucf101", "folder:PATH")
+
+
+# --- what the base-to-new protocol reads from any layout ------------------------------------
+
+
+def test_class_names_enter_prompts_with_spaces_for_underscores(tmp_path):
+    layout = LAYOUTS["oxford_pets"]
+    dataset_dir = tmp_path / layout.dataset_dir
+    _image(dataset_dir / layout.image_dir / "a.jpg")
+    entries = [["a.jpg", 0, "great_pyrenees"], ["a.jpg", 1, "shiba inu"]]
+    split = {"train": entries, "val": entries, "test": entries}
+    (dataset_dir / layout.split_file).write_text(json.dumps(split))
+    splits = read_split(tmp_path, "oxford_pets")
+    assert class_names(splits["test"]) == ["great pyrenees", "shiba inu"]
+
+
+def test_base_new_boundary_comes_from_the_training_split():
+    train = [Datum(Path(f"{c}.jpg"), c, f"class {c}") for c in range(6)]  # labels 0..5
+    test = [d for d in train if d.label != 1]  # the test split lacks class 1
+    labels = dataset_labels({"train": train})
+    assert labels == [0, 1, 2, 3, 4, 5]
+    base = subsample_classes(test, "base", labels)
+    new = subsample_classes(test, "new", labels)
+    # base is labels 0-2 (ceil(6/2)), new 3-5, relabelled from 0, whatever the test split holds
+    assert [(d.classname, d.label) for d in base] == [("class 0", 0), ("class 2", 2)]
+    assert [(d.classname, d.label) for d in new] == [("class 3", 0), ("class 4", 1), ("class 5", 2)]
+    # without the dataset's labels the test split alone would move the boundary
+    assert [d.classname for d in subsample_classes(test, "base")] == [
+        "class 0",
+        "class 2",
+        "class 3",
+    ]
+    assert subset_names({"train": train}, "new") == ["class 3", "class 4", "class 5"]
