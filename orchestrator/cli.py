@@ -14,13 +14,21 @@ import sys
 import traceback
 
 from orchestrator.commands import cluster, evaluate, report, setup, sweep, trial
+from orchestrator.tuner import sigterm_as_interrupt
 from workers.errors import UserError
 
 COMMAND_GROUPS = (setup, evaluate, trial, sweep, cluster, report)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage mistakes as one line naming the fix, like every other user error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="orch", description="Sweeps for CLIP prompt learning, selected on HM and ECE."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
@@ -35,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     # one "View run" line per trial from an http:// server; the summary names the UI once
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     args = build_parser().parse_args(argv)
+    sigterm_as_interrupt()
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

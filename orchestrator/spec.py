@@ -208,7 +208,16 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> Spec
     if not path.is_file():
         raise ConfigError(f"spec file not found: {path}")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file; a spec is YAML text") from None
+    if not text.strip():
+        raise ConfigError(
+            f"{path}: the spec is empty; start from search_spaces/cocoa.yaml or trial.yaml"
+        )
+    try:
+        raw = yaml.safe_load(text)
+        raw = {} if raw is None else raw  # comments only: every section at its defaults
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

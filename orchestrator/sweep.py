@@ -23,6 +23,7 @@ from orchestrator.tuner import (
     check_cluster_fits,
     fill,
     ray_init,
+    stopped_early,
 )
 from workers.errors import UserError
 
@@ -154,13 +155,13 @@ def run_sweep(
     check_cluster_fits(spec)
     if resume and not paths.has_state():
         raise UserError(f"--resume: {paths.experiment} has no sweep state; start a new sweep")
+    fill_feature_cache(spec)  # before MLflow: an interrupted or failed fill leaves no run
     runs = open_runs(spec, paths, uri, resume=resume)
-    fill_feature_cache(spec)
     callbacks = [mlflow_callback(runs), progress_callback(spec)]
     tuner = build_tuner(spec, paths, callbacks, resume=resume)
-    interrupted = False
     try:
         tuner.fit()
+        interrupted = stopped_early(paths)
     except KeyboardInterrupt:
         interrupted = True
     result = gather(spec, runs, paths, replay=not interrupted)

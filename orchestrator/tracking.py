@@ -9,6 +9,9 @@ from pathlib import Path
 
 from workers.errors import TrackingError
 
+# SQLAlchemy back ends MLflow's tracking store accepts (``postgresql+psycopg2://`` too)
+DATABASE_SCHEMES = ("postgresql", "mysql", "mssql")
+
 
 def resolve_uri(uri: str | None) -> str:
     """The given URI, or MLflow's embedded default: a SQLite file in the working directory."""
@@ -36,6 +39,12 @@ def check_reachable(uri: str) -> None:
         raise TrackingError(
             f"tracking.uri {uri}: MLflow 3 refuses plain file stores; use sqlite:///PATH/mlflow.db "
             "or an http:// tracking server"
+        )
+    elif uri.split("://")[0].split("+")[0] not in DATABASE_SCHEMES:
+        raise TrackingError(
+            f"tracking.uri {uri}: MLflow cannot use scheme '{uri.split('://')[0]}'; use "
+            "sqlite:///PATH/mlflow.db, http(s)://HOST:PORT or a database URI "
+            f"({', '.join(s + '://' for s in DATABASE_SCHEMES)})"
         )
 
 

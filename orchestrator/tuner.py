@@ -9,6 +9,8 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import signal
+import threading
 from typing import Any
 
 from orchestrator.spec import Spec
@@ -137,6 +139,31 @@ def build_tuner(spec: Spec, paths: SweepPaths, callbacks: list, *, resume: bool)
     )
 
 
+STOP_REQUESTED = threading.Event()  # a SIGTERM arrived: the sweep must not count as complete
+
+
+def sigterm_as_interrupt() -> None:
+    """A scheduler's or container's SIGTERM stops a sweep as Ctrl-C does: running trials and
+    the sweep's run end KILLED, and `--resume` continues (Ray Tune handles SIGINT itself)."""
+
+    def stop(*_) -> None:
+        STOP_REQUESTED.set()
+        os.kill(os.getpid(), signal.SIGINT)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def stopped_early(paths: SweepPaths) -> bool:
+    """Whether Tune ended the sweep before every trial it made had ended: Ray Tune's own
+    Ctrl-C handling stops the experiment and returns from ``fit`` without an exception."""
+    from ray.tune import ExperimentAnalysis
+
+    if STOP_REQUESTED.is_set():
+        return True
+    trials = ExperimentAnalysis(paths.experiment).trials
+    return any(t.status not in ("TERMINATED", "ERROR") for t in trials)
+
+
 def ray_init(address: str | None = None) -> None:
     import ray
 
@@ -161,3 +188,4 @@ def ray_init(address: str | None = None) -> None:
         raise UserError(
             f"cannot connect to Ray at {address or 'a new local instance'}: {exc}"
         ) from None
+    sigterm_as_interrupt()  # ray.init installs a SIGTERM handler of its own that aborts

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 from orchestrator.spec import Spec
 from orchestrator.tracking import check_reachable, resolve_uri
-from workers.errors import DataError, ModelError, SetupError
-from workers.paths import ASSET_DIR, default_data_root
+from workers.errors import DataError, SetupError, UserError
+from workers.paths import default_data_root
 
 
 def _check_datasets(spec: Spec) -> list[str]:
@@ -22,33 +26,65 @@ def _check_datasets(spec: Spec) -> list[str]:
         except DataError as exc:
             where = "protocol.datasets" if spec.protocol.datasets else "data.dataset"
             raise DataError(f"{spec.path}: {where}: {exc}") from None
+        _check_shots(spec, dataset, splits)
         counts = ", ".join(f"{k} {len(v)}" for k, v in splits.items())
         checked.append(f"dataset {dataset} at {Path(root).resolve()} ({counts} images)")
     return checked
 
 
-def _check_weights(spec: Spec) -> str:
-    """Weights obtainable without loading torch: a local file, project weights or a tag."""
-    m = spec.trial.model
-    if m.checkpoint:
-        if not Path(m.checkpoint).expanduser().is_file():
-            raise ModelError(f"model.checkpoint: file not found: {m.checkpoint}")
-        return f"model {m.name} weights {m.checkpoint}"
-    if m.name == "toyclip" and m.pretrained == "toyworld":
-        asset = ASSET_DIR / "toyclip_toyworld.pt"
-        if not asset.is_file():
-            raise ModelError(
-                f"project weights missing at {asset}: python -m workers.toyworld.pretrain"
+def _values(spec: Spec, path: str) -> set:
+    """Every value a setting can take in the sweep: fixed, searched (a range's corners), or
+    given by a named point."""
+    values = {spec.trial.flat()[path]}
+    dim = spec.sweep.space.get(path)
+    if dim is not None:
+        values |= set(dim.choices or []) if dim.kind == "choices" else set()
+        values |= {dim.low, dim.high} if dim.kind == "range" else set()
+        values |= {dim.value} if dim.kind == "fixed" else set()
+    values |= {p.values[path] for p in spec.sweep.search.points_to_evaluate if path in p.values}
+    return values
+
+
+def _check_shots(spec: Spec, dataset: str, splits: dict) -> None:
+    """CoOp's sampler draws shots without replacement: every base class must hold them."""
+    from workers.splits import dataset_labels, subsample_classes
+
+    shots = int(max(_values(spec, "data.shots")))
+    labels = dataset_labels(splits)
+    for split, need in (("train", shots), ("val", min(shots, 4))):
+        counts: dict[int, int] = {}
+        for item in subsample_classes(splits[split], "base", labels):
+            counts[item.label] = counts.get(item.label, 0) + 1
+        if counts and min(counts.values()) < need:
+            raise DataError(
+                f"{spec.path}: data.shots: {shots} shots need {need} {split} images in every "
+                f"base class, but the smallest class of {dataset} has {min(counts.values())}; "
+                f"lower data.shots"
             )
-        return f"model {m.name}/{m.pretrained} ({asset})"
-    return f"model {m.name}/{m.pretrained} (open_clip tag; weights are fetched or read from cache)"
+
+
+def _preflight(spec: Spec) -> list[str]:
+    """The model and any file: vocabulary, checked by the data plane in a subprocess."""
+    payload = {
+        "model": dataclasses.asdict(spec.trial.model),
+        "vocabularies": sorted(str(v) for v in _values(spec, "method.outlier_vocab")),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "workers.preflight"],
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+    )  # in the caller's folder: relative paths in the spec mean the same to both planes
+    lines = done.stdout.strip().splitlines()
+    if done.returncode == 2 and lines:
+        raise UserError(f"{spec.path}: {lines[-1].removeprefix('error: ')}")
+    if done.returncode != 0:
+        raise RuntimeError(f"workers.preflight failed:\n{done.stderr[-2000:]}")
+    return [line.removeprefix("ok ") for line in lines]
 
 
 def _check_wordnet(spec: Spec) -> str | None:
-    vocabularies = {spec.trial.method.outlier_vocab}
-    dim = spec.sweep.space.get("method.outlier_vocab")
-    if dim is not None:
-        vocabularies |= set(dim.choices or [dim.value])
+    vocabularies = _values(spec, "method.outlier_vocab")
     if not any(str(v).startswith(("wordnet", "random_words")) for v in vocabularies):
         return None
     from workers.paths import nltk_data_dir
@@ -68,7 +104,7 @@ def validate(spec: Spec, *, tracking_uri: str | None = None) -> list[str]:
         f"{spec.sweep.search.num_trials} trials of {len(cells)} cell(s) each"
     ]
     checked.extend(_check_datasets(spec))
-    checked.append(_check_weights(spec))
+    checked.extend(_preflight(spec))
     wordnet = _check_wordnet(spec)
     if wordnet:
         checked.append(wordnet)

@@ -191,7 +191,7 @@ def _quiet_open_clip():
         root.removeFilter(drop)
 
 
-def _check_name(name: str) -> None:
+def check_name(name: str) -> None:
     if name not in list_models():
         close = [m for m in list_models() if name.lower().replace("/", "-") in m.lower()][:5]
         hint = (
@@ -200,7 +200,7 @@ def _check_name(name: str) -> None:
         raise ModelError(f"unknown model '{name}'{hint}")
 
 
-def _weights_file(name: str, pretrained: str | None, checkpoint: str | Path | None) -> Path | None:
+def weights_file(name: str, pretrained: str | None, checkpoint: str | Path | None) -> Path | None:
     """The local file to load, or None when open_clip resolves a tag itself."""
     if checkpoint is not None:
         path = Path(checkpoint).expanduser()
@@ -262,8 +262,8 @@ def create_clip(
     ``pretrained`` is an open_clip tag or a project tag; ``checkpoint`` a local state-dict file
     (loaded with ``weights_only=True``) that wins over the tag. Neither: random weights.
     """
-    _check_name(name)
-    weights = _weights_file(name, pretrained, checkpoint)
+    check_name(name)
+    weights = weights_file(name, pretrained, checkpoint)
     tag = pretrained if weights is None else None
     try:
         # random weights come from a fixed seed: runs, processes and the feature cache agree
