@@ -228,13 +228,20 @@ class TrialRuns:
         self.client.set_terminated(run_id, status="FINISHED")
 
     def fail(self, run_id: str, error_file: str | None) -> None:
+        """A trial that raised: its exception's line in the ``error`` tag (its own and its
+        cells'), the whole traceback as the artifact ``error.txt``."""
         text = "unknown error"
         if error_file and Path(error_file).is_file():
-            text = Path(error_file).read_text()[-4000:]
+            text = Path(error_file).read_text()
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        summary = (lines[-1] if lines else text)[:4000]
         for run in [*self.cells(run_id).values(), None]:
             target = run.info.run_id if run else run_id
-            self.client.set_tag(target, "error", text)
+            self.client.set_tag(target, "error", summary)
             self.client.set_terminated(target, status="FAILED")
+        with tempfile.TemporaryDirectory() as folder:
+            (Path(folder) / "error.txt").write_text(text)
+            self.client.log_artifact(run_id, str(Path(folder) / "error.txt"))
 
     def _cell_artifacts(self, run_id: str, request: TrialRequest, cell: CellResult) -> None:
         with tempfile.TemporaryDirectory() as folder:

@@ -3,13 +3,16 @@
 An entry is keyed by a content hash of everything that determines it (model and weights,
 dataset items, transform, augmented view, ...). A changed key part is a new entry, never a
 stale hit. Writes go to a temporary file in the same folder and are published with an atomic
-rename, so concurrent trials never read half-written tensors.
+rename, so concurrent trials never read half-written tensors. Each entry stores a digest of its
+tensors' bytes beside them: an entry damaged on disk (truncated, corrupted) is detected on
+load, recomputed with a warning, and never served as wrong numbers.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Callable
@@ -18,6 +21,36 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+log = logging.getLogger(__name__)
+DIGEST = "__digest__"  # the entry's own key for the digest of its tensors
+
+
+def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """A hash of names, dtypes, shapes and bytes: any change to a stored value changes it."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].contiguous()
+        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
+
+
+def _load_checked(path: Path) -> dict[str, torch.Tensor] | None:
+    """The entry at ``path``, or None (with a warning) when it is damaged."""
+    try:
+        stored = torch.load(path, map_location="cpu", weights_only=True)
+        if DIGEST not in stored:
+            log.info("feature cache entry %s predates digests; computing it again", path)
+            return None
+        digest = stored.pop(DIGEST)
+        if digest == tensors_digest(stored):
+            return stored
+        problem = "its tensors do not match their digest"
+    except Exception as exc:  # truncated or garbled: torch's unpickler says so in many ways
+        problem = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
+    log.warning("feature cache entry %s is damaged (%s); computing it again", path, problem)
+    return None
 
 
 def content_key(parts: dict[str, Any]) -> str:
@@ -50,14 +83,14 @@ def cached_tensors(
     """Return the tensors stored under ``parts``' hash, computing and publishing them once."""
     folder = Path(cache_dir) / kind
     path = folder / f"{content_key(parts)}.pt"
-    if path.is_file():
-        return torch.load(path, map_location="cpu", weights_only=True)
+    if path.is_file() and (stored := _load_checked(path)) is not None:
+        return stored
     tensors = {name: t.detach().cpu() for name, t in compute().items()}
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as handle:
-            torch.save(tensors, handle)
+            torch.save({**tensors, DIGEST: tensors_digest(tensors)}, handle)
         os.replace(tmp, path)
         (folder / f"{path.stem}.json").write_text(json.dumps(parts, sort_keys=True, default=str))
     finally:

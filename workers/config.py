@@ -102,10 +102,11 @@ class TrialConfig:
             if name not in sections:
                 raise ConfigError(_unknown(name, sections, ""))
             section_cls = {f.name: f for f in fields(cls)}[name].default_factory
-            known = {f.name for f in fields(section_cls)}
+            types = {f.name: f.type for f in fields(section_cls)}
             for key in value:
-                if key not in known:
-                    raise ConfigError(_unknown(key, known, f"{name}."))
+                if key not in types:
+                    raise ConfigError(_unknown(key, types, f"{name}."))
+                _check_type(f"{name}.{key}", types[key], value[key])
             kwargs[name] = section_cls(**value)
         return cls(**kwargs)
 
@@ -118,6 +119,26 @@ class TrialConfig:
                 raise ConfigError(_unknown(path, [f"{s}.<key>" for s in raw], ""))
             raw[section][key] = value
         return TrialConfig.from_dict(raw)
+
+
+# what a setting's annotation admits; an int is a float too, a bool is neither
+_ADMITS = {"float": (int, float), "int": (int,), "bool": (bool,), "str": (str,), "None": ()}
+
+
+def _check_type(path: str, annotation: str, value: Any) -> None:
+    options = [part.strip() for part in str(annotation).split("|")]
+    if value is None and "None" in options:
+        return
+    for option in options:
+        admitted = _ADMITS.get(option, (object,))
+        if isinstance(value, admitted) and (option == "bool" or not isinstance(value, bool)):
+            return
+    names = {"float": "a number", "int": "an integer", "bool": "true or false", "str": "text"}
+    wanted = " or ".join(names.get(o, o) for o in options if o != "None")
+    hint = ""
+    if isinstance(value, str) and "float" in options:
+        hint = " (YAML reads 1e6 as text: write 1.0e+6)"
+    raise ConfigError(f"{path}: {wanted} is needed, but got {value!r}{hint}")
 
 
 def _unknown(key: str, known, prefix: str) -> str:

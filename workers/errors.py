@@ -33,6 +33,10 @@ class SetupError(UserError):
     """Something set-up should have provisioned (WordNet, the toy world) is missing."""
 
 
+class TrainingDiverged(UserError):
+    """A configuration whose training loss left the finite numbers (too large a step, say)."""
+
+
 class TrackingError(UserError):
     """An MLflow tracking URI that cannot be used."""
 

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from workers.config import TrialConfig
 from workers.episode import Episode, prepare_episode
+from workers.errors import TrainingDiverged
 from workers.losses import dor_loss, entropy_hinge, kg_loss, prompt_objective
 from workers.messages import ReliabilityDiagram
 from workers.metrics import base_new_metrics, reliability_bins
@@ -278,10 +279,16 @@ def start_trial(
 
 def train_epoch(trainer: Trainer, epoch: int) -> dict[str, float]:
     """One epoch of stage 1 or stage 2, then the validation metrics (in %) and loss terms."""
-    if epoch < trainer.cfg.train.epochs:
-        losses = trainer.train_epoch(epoch)
-    else:
-        losses = trainer.weight_epoch()
+    stage = 1 if epoch < trainer.cfg.train.epochs else 2
+    losses = trainer.train_epoch(epoch) if stage == 1 else trainer.weight_epoch()
+    bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
+    if bad:
+        t = trainer.cfg.train
+        raise TrainingDiverged(
+            f"training diverged at epoch {epoch + 1} (stage {stage}): "
+            + ", ".join(f"{k} = {v}" for k, v in bad.items())
+            + f"; lower train.lr (now {t.lr:g}) or train.weight_lr (now {t.weight_lr:g})"
+        )
     return {"epoch": epoch + 1, **trainer.evaluate(trainer.ep.val), **losses}
 
 

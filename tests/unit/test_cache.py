@@ -42,3 +42,32 @@ def test_key_is_order_independent_and_file_digest_tracks_content(tmp_path):
     first = file_digest(path)
     path.write_bytes(b"two!")
     assert file_digest(path) != first
+
+
+def test_damaged_entry_is_detected_and_recomputed(tmp_path, caplog):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"feats": torch.arange(1000.0).reshape(100, 10)}
+
+    first = cached_tensors(tmp_path, "images", {"k": 2}, compute)
+    (path,) = (tmp_path / "images").glob("*.pt")
+    blob = bytearray(path.read_bytes())
+    for damage in (bytes(blob[: len(blob) // 2]), None):  # truncated, then one byte flipped
+        if damage is None:
+            blob = bytearray(path.read_bytes())
+            start = blob.index(torch.tensor(500.0).numpy().tobytes())
+            blob[start] ^= 0xFF  # a stored value changes, the file still unpickles
+            damage = bytes(blob)
+        path.write_bytes(damage)
+        with caplog.at_level("WARNING", logger="workers.cache"):
+            again = cached_tensors(tmp_path, "images", {"k": 2}, compute)
+        assert "damaged" in caplog.text
+        assert torch.equal(again["feats"], first["feats"])
+        caplog.clear()
+    assert len(calls) == 3  # computed once, then once per damage
+    assert torch.equal(
+        cached_tensors(tmp_path, "images", {"k": 2}, compute)["feats"], first["feats"]
+    )
+    assert len(calls) == 3  # the rewritten entry is a hit again
