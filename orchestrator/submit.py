@@ -195,3 +195,19 @@ def follow(client, job_id: str, *, poll_s: float = 1.0) -> None:
     info = client.get_job_info(job_id)
     code = info.driver_exit_code if info.driver_exit_code not in (None, 0) else 1
     raise JobFailed(f"job {job_id} {status}: {failure_reason(logs, info.message)}", code)
+
+
+AGENT_WAIT_S = 90  # a cluster started moments ago may not have its job agent up yet
+
+
+def submit_job(client, **job) -> str:
+    """``client.submit_job``, waiting while the head's job agent is still starting."""
+    deadline = time.monotonic() + AGENT_WAIT_S
+    while True:
+        try:
+            return client.submit_job(**job)
+        except RuntimeError as exc:
+            if "No available agent" not in str(exc) or time.monotonic() > deadline:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise ClusterError(f"the Ray cluster refused the job: {first}") from None
+            time.sleep(2)

@@ -70,7 +70,8 @@ def run_submit(args: argparse.Namespace) -> int:
     name = f"orch-{spec.sweep.tracking.experiment}-{time.strftime('%Y%m%d-%H%M%S')}"
     for logger in ("ray", "ray.dashboard.modules.dashboard_sdk"):  # the upload's per-file notes
         logging.getLogger(logger).setLevel(logging.ERROR)
-    job_id = client.submit_job(
+    job_id = submit.submit_job(
+        client,
         entrypoint=submit.entrypoint(
             relative, args.overrides, tracking_uri=uri, storage=args.storage, resume=args.resume
         ),
