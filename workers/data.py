@@ -58,19 +58,23 @@ def read_split(root: str | Path, dataset: str) -> dict[str, list[Datum]]:
     root = Path(root).expanduser().resolve()
     if dataset.startswith(datasets.FOLDER_PREFIX):
         return datasets.read_image_folder(root, dataset[len(datasets.FOLDER_PREFIX) :])
+    from workers.toyworld.family import FAMILY as TOY_DATASETS  # numpy + PIL only
+
     layout = LAYOUTS.get(dataset)  # checked first, so a split JSON registered here wins
+    if layout is None and dataset in TOY_DATASETS:
+        layout = DatasetLayout(*TOY_DATASETS[dataset].layout)
     if layout is None and dataset in datasets.READERS:
         return datasets.READERS[dataset](root)
     if layout is None:
-        known = ", ".join(sorted([*LAYOUTS, *datasets.READERS]))
+        known = ", ".join(sorted({*LAYOUTS, *TOY_DATASETS, *datasets.READERS}))
         raise DataError(
             f"unknown dataset '{dataset}'; known: {known}, or folder:PATH for your own "
             "PATH/{train,val,test}/<class>/ images"
         )
-    if dataset == "toyworld":
-        from workers.toyworld.dataset import ensure_toyworld
+    if dataset in TOY_DATASETS:
+        from workers.toyworld.dataset import ensure_toy
 
-        ensure_toyworld(root)
+        ensure_toy(dataset, root)
     dataset_dir = root / layout.dataset_dir
     if not dataset_dir.is_dir():
         raise DataError(
