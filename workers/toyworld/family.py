@@ -1,11 +1,11 @@
 """The toy world's datasets: three base-to-new benchmarks and one broad source, as data.
 
-- ``toyworld`` (shapes): 8 colours x 8 shapes ("red circle"); base shapes circle, square,
-  triangle, star; new shapes hexagon, diamond, heart, cross.
-- ``toy_textures`` (textures): 5 colours x 8 patterns ("blue stripes"); base stripes, checks,
-  dots, waves; new zigzags, grid, rings, crosshatch.
-- ``toy_glyphs`` (glyphs): 36 letters and digits ("letter o", "digit zero"); base 18 letters,
-  new their look-alikes (Q, D, 0, 1, 5, 8, ...) and the rest.
+- ``toyworld`` (shapes): 8 colours x 8 shapes ("red circle"); base shapes circle, hexagon,
+  square, diamond; new shapes star, cross, triangle, arrow.
+- ``toy_textures`` (textures): 5 colours x 8 patterns ("blue stripes"); base stripes, waves,
+  checks, grid; new dots, rings, zigzags, crosshatch.
+- ``toy_glyphs`` (glyphs): 36 letters and digits ("letter o", "digit zero"); base 18 letters
+  (O Q D, I L T, B P R, M N W, ...), new the digits and the letters that look like them.
 - ``toy_source`` (all domains): 96 classes, the ImageNet of the toy world for cross-dataset
   transfer: extra colours, shapes, patterns and symbols, and 10 classes shared with the others.
 
@@ -31,16 +31,18 @@ from workers.toyworld.textures import PATTERNS, render_texture
 BENCHMARK_COLOURS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown")
 EXTRA_COLOURS = ("cyan", "gray", "lime", "navy")
 TEXTURE_COLOURS = ("red", "yellow", "green", "blue", "purple")
+# Each half holds groups of look-alikes (circle and hexagon, stripes and waves, O, Q and D),
+# and the new half's groups are relatives of the base half's.
 BASE_SHAPES, NEW_SHAPES = (
-    ("circle", "square", "triangle", "star"),
-    ("hexagon", "diamond", "heart", "cross"),
+    ("circle", "hexagon", "square", "diamond"),
+    ("star", "cross", "triangle", "arrow"),
 )
 BASE_PATTERNS, NEW_PATTERNS = (
-    ("stripes", "checks", "dots", "waves"),
-    ("zigzags", "grid", "rings", "crosshatch"),
+    ("stripes", "waves", "checks", "grid"),
+    ("dots", "rings", "zigzags", "crosshatch"),
 )
-BASE_GLYPHS = "OISBZGEPMUCTKXAHVN"
-NEW_GLYPHS = "QDL158260FRWYJ3479"  # look-alikes of the base letters, then the rest
+BASE_GLYPHS = "OQDILTBPRMNWEFUVKX"  # letters
+NEW_GLYPHS = "0691732854SACGHYJZ"  # digits and the letters that look like them
 SPLIT_SIZES = {"train": 20, "val": 4, "test": 25}  # images per class
 SOURCE_SIZES = {"train": 16, "val": 4, "test": 10}
 
@@ -87,7 +89,7 @@ def _glyphs(chars) -> list[ToyClass]:
 def _source() -> list[ToyClass]:
     shared = [
         *_shapes(("red",), ("circle", "hexagon")),
-        *_shapes(("blue",), ("star", "heart")),
+        *_shapes(("blue",), ("star", "arrow")),
         *_textures(("green",), ("stripes", "grid")),
         *_glyphs("OS05"),
     ]

@@ -38,7 +38,7 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "lime": (165, 220, 55),
     "navy": (25, 35, 115),
 }
-COLOUR_JITTER = 22.0  # std of the per-object colour, per channel
+COLOUR_JITTER = 28.0  # std of the per-object colour, per channel
 
 # Painter = draws an object layer: (rng, side) -> (rgb (side, side, 3) float, alpha (side, side, 1))
 Painter = Callable[[np.random.Generator, int], tuple[np.ndarray, np.ndarray]]
@@ -92,7 +92,7 @@ def photograph(paint: Painter, rng: np.random.Generator, *, size: int = SIZE) ->
     image = Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8)).resize(
         (size, size), Image.BILINEAR
     )
-    image = image.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(0.0, 0.9))))
+    image = image.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(0.0, 1.4))))
     noisy = np.asarray(image, dtype=np.float32) + rng.normal(
         0, rng.uniform(2, 10), size=(size, size, 3)
     )

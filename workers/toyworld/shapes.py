@@ -101,7 +101,7 @@ def render_shape(colour: str, shape: str, rng: np.random.Generator) -> Image.Ima
     """A ``colour`` ``shape`` of random size, place and rotation, photographed."""
 
     def paint(rng: np.random.Generator, side: int):
-        size = float(rng.uniform(0.16, 0.34))
+        size = float(rng.uniform(0.12, 0.3))
         margin = size * 0.9
         cx, cy = rng.uniform(margin, 1 - margin, size=2)
         angle = float(rng.uniform(-0.35, 0.35))  # mostly upright: a diamond is not a square
