@@ -1,8 +1,12 @@
-"""Toy-world study: every baseline, 3 seeds, base/new/HM and ECE base/new (mean ± std).
+"""Toy-world study: every baseline on every base-to-new toy dataset, seeds 1, 2, 3, then
+cross-dataset transfer from the toy source; checks the papers' qualitative properties.
 
     .venv/bin/python bench/toy_study.py [--spec search_spaces/trial.yaml] [--seeds 1 2 3]
+        [--datasets toyworld toy_textures toy_glyphs] [--baselines ...] [--no-cross]
 
-Prints one markdown table (test split) for the README.
+Prints markdown tables (test split) for the README: mean ± std over seeds x datasets, per-dataset
+rows (mean ± std over seeds), the cross-dataset table, and the properties with their verdicts.
+``conf - acc`` columns are the signed calibration gap (negative: under-confident).
 """
 
 from __future__ import annotations
@@ -13,45 +17,148 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from orchestrator.baselines import BASELINES, baseline_overrides  # noqa: E402
 from orchestrator.spec import load_spec  # noqa: E402
+from workers.toyworld.family import BASE_TO_NEW, SOURCE  # noqa: E402
 from workers.trial import run_trial  # noqa: E402
 
 COLUMNS = ("test_base_acc", "test_new_acc", "test_hm", "test_ece_base", "test_ece_new")
+GAPS = ("gap_base", "gap_new")  # mean confidence - accuracy on the test split, in points
+EXTRA = {"cocoa_mix_strings": ("cocoa_mix", {"method.outlier_vocab": "random_strings"})}
+
+
+def signed_gap(bins: dict) -> float:
+    """Mean confidence minus accuracy (points) from reliability bins."""
+    n = sum(bins["counts"])
+    return (
+        100
+        * sum(
+            c * (conf - acc)
+            for c, conf, acc in zip(
+                bins["counts"], bins["confidence"], bins["accuracy"], strict=True
+            )
+        )
+        / max(n, 1)
+    )
+
+
+def run_one(
+    spec_path: str, method: str, dataset: str, seed: int, sets: dict | None = None
+) -> dict[str, float]:
+    name, extra = EXTRA.get(method, (method, {}))
+    overrides = {**baseline_overrides(name), **extra, "data.dataset": dataset, "train.seed": seed}
+    overrides.update(sets or {})
+    spec = load_spec(spec_path, overrides)
+    trial = run_trial(spec.trial)
+    result = dict(trial.metrics)
+    for diagram in trial.reliability:  # the test split's base and new diagrams
+        result[f"gap_{diagram.subset}"] = signed_gap(diagram.to_dict())
+    return result
+
+
+def cell(values: list[float]) -> str:
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.1f} ± {spread:.1f}"
+
+
+def table(rows: dict[str, list[dict]], label: str) -> None:
+    print(f"| {label} | base | new | HM | ECE base | ECE new | conf−acc base | conf−acc new |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, runs in rows.items():
+        print(
+            f"| {name} | " + " | ".join(cell([r[c] for r in runs]) for c in COLUMNS + GAPS) + " |"
+        )
+
+
+def mean(runs: list[dict], key: str) -> float:
+    return statistics.mean(r[key] for r in runs)
+
+
+def properties(rows: dict[str, list[dict]]) -> list[tuple[str, bool, str]]:
+    """The issue's properties over the pooled runs (mean over seeds x datasets)."""
+    out = []
+    m = {name: {k: mean(runs, k) for k in COLUMNS + GAPS} for name, runs in rows.items()}
+    if "zero_shot" in m:
+        z = m["zero_shot"]
+        out.append(("zero-shot ECE <= 8 on base and new",
+                    z["test_ece_base"] <= 8 and z["test_ece_new"] <= 8,
+                    f"{z['test_ece_base']:.1f} / {z['test_ece_new']:.1f}"))  # fmt: skip
+        out.append(("zero-shot new accuracy in [30, 85]", 30 <= z["test_new_acc"] <= 85,
+                    f"{z['test_new_acc']:.1f}"))  # fmt: skip
+    if {"zero_shot", "coop"} <= m.keys():
+        z, c = m["zero_shot"], m["coop"]
+        out.append(("CoOp base acc >= zero-shot + 10",
+                    c["test_base_acc"] >= z["test_base_acc"] + 10,
+                    f"{c['test_base_acc']:.1f} vs {z['test_base_acc']:.1f}"))  # fmt: skip
+        out.append(("CoOp new ECE >= zero-shot + 5", c["test_ece_new"] >= z["test_ece_new"] + 5,
+                    f"{c['test_ece_new']:.1f} vs {z['test_ece_new']:.1f}"))  # fmt: skip
+    if {"coop", "coop_dor"} <= m.keys():
+        c, d = m["coop"], m["coop_dor"]
+        out.append(("CoOp+DOR new ECE <= CoOp - 3", d["test_ece_new"] <= c["test_ece_new"] - 3,
+                    f"{d['test_ece_new']:.1f} vs {c['test_ece_new']:.1f}"))  # fmt: skip
+        out.append(("CoOp+DOR base acc within 3 of CoOp",
+                    abs(d["test_base_acc"] - c["test_base_acc"]) <= 3,
+                    f"{d['test_base_acc']:.1f} vs {c['test_base_acc']:.1f}"))  # fmt: skip
+    if "kgcoop" in m:
+        k = m["kgcoop"]
+        out.append(("KgCoOp base under-confident (report)", k["gap_base"] < 0,
+                    f"conf - acc on base {k['gap_base']:+.1f}"))  # fmt: skip
+    if {"zero_shot", "coop", "cocoa_mix"} <= m.keys():
+        z, c, x = m["zero_shot"], m["coop"], m["cocoa_mix"]
+        out.append(("CoCoA-Mix HM >= CoOp + 2 and >= zero-shot + 2",
+                    x["test_hm"] >= c["test_hm"] + 2 and x["test_hm"] >= z["test_hm"] + 2,
+                    f"{x['test_hm']:.1f} vs {c['test_hm']:.1f} / {z['test_hm']:.1f}"))  # fmt: skip
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--spec", default="search_spaces/trial.yaml")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--baselines", nargs="+", default=list(BASELINES))
+    parser.add_argument("--datasets", nargs="+", default=list(BASE_TO_NEW))
+    parser.add_argument("--baselines", nargs="+", default=[*BASELINES, *EXTRA])
+    parser.add_argument("--no-cross", action="store_true", help="skip cross-dataset transfer")
+    parser.add_argument("--cross-seeds", type=int, nargs="+", default=None)
+    parser.add_argument("--set", action="append", default=[], help="KEY=VALUE spec override")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: fastest here)")
     args = parser.parse_args()
-    rows = {}
-    for name in args.baselines:
-        runs = []
-        for seed in args.seeds:
-            start = time.time()
-            spec = load_spec(args.spec, {**baseline_overrides(name), "train.seed": seed})
-            runs.append(run_trial(spec.trial).metrics)
-            print(
-                f"{name} seed {seed}: "
-                + "  ".join(f"{c[5:]} {runs[-1][c]:.2f}" for c in COLUMNS)
-                + f"  ({time.time() - start:.0f}s)",
-                file=sys.stderr,
-                flush=True,
-            )
-        rows[name] = runs
-    print("| method | base | new | HM | ECE base | ECE new |")
-    print("|---|---|---|---|---|---|")
-    for name, runs in rows.items():
-        cells = []
-        for column in COLUMNS:
-            values = [r[column] for r in runs]
-            spread = statistics.stdev(values) if len(values) > 1 else 0.0
-            cells.append(f"{statistics.mean(values):.1f} ± {spread:.1f}")
-        print(f"| {name} | " + " | ".join(cells) + " |")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    sets = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
+    pooled: dict[str, list[dict]] = {name: [] for name in args.baselines}
+    per_dataset: dict[str, dict[str, list[dict]]] = {d: {} for d in args.datasets}
+    for dataset in args.datasets:
+        for name in args.baselines:
+            seeds = args.seeds[:1] if name == "zero_shot" else args.seeds  # no randomness to vary
+            for seed in seeds:
+                start = time.time()
+                result = run_one(args.spec, name, dataset, seed, sets)
+                runs = [result] * (len(args.seeds) if name == "zero_shot" else 1)
+                pooled[name] += runs
+                per_dataset[dataset].setdefault(name, []).extend(runs)
+                figures = "  ".join(
+                    f"{c.removeprefix('test_')} {result[c]:.2f}" for c in COLUMNS + GAPS
+                )
+                print(f"{dataset} {name} seed {seed}: {figures}  ({time.time() - start:.0f}s)",
+                      file=sys.stderr, flush=True)  # fmt: skip
+    print(f"### Pooled: mean ± std over seeds {args.seeds} x datasets {args.datasets}\n")
+    table(pooled, "method")
+    for dataset, rows in per_dataset.items():
+        print(f"\n### {dataset} (mean ± std over seeds)\n")
+        table(rows, "method")
+    print("\n### Properties (pooled means)\n")
+    for text, ok, value in properties(pooled):
+        print(f"- [{'x' if ok else ' '}] {text}: {value}")
+    if not args.no_cross:
+        from bench.toy_cross import cross_dataset_table
+
+        print(f"\n### Cross-dataset: trained on {SOURCE} (all classes, 16 shots), test accuracy\n")
+        cross_dataset_table(args.spec, args.cross_seeds or args.seeds, args.datasets)
 
 
 if __name__ == "__main__":

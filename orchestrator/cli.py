@@ -13,11 +13,11 @@ import os
 import sys
 import traceback
 
-from orchestrator.commands import cluster, evaluate, report, setup, sweep, trial
+from orchestrator.commands import cluster, datasets, evaluate, report, setup, sweep, trial
 from orchestrator.tuner import sigterm_as_interrupt
 from workers.errors import UserError
 
-COMMAND_GROUPS = (setup, evaluate, trial, sweep, cluster, report)
+COMMAND_GROUPS = (setup, datasets, evaluate, trial, sweep, cluster, report)
 
 
 class OneLineParser(argparse.ArgumentParser):

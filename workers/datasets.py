@@ -39,7 +39,6 @@ class DatasetLayout:
 
 # CoOp's folder conventions (its DATA.md); the split files are Zhou et al.'s.
 LAYOUTS: dict[str, DatasetLayout] = {
-    "toyworld": DatasetLayout("toyworld", "images", "split_toyworld.json"),
     "caltech101": DatasetLayout(
         "caltech-101", "101_ObjectCategories", "split_zhou_Caltech101.json"
     ),
@@ -256,24 +255,28 @@ READERS: dict[str, Callable[[Path], dict[str, list[Datum]]]] = {
 
 
 def read_split(root: str | Path, dataset: str) -> dict[str, list[Datum]]:
-    """Read ``dataset``'s splits under ``root``; the toy world is generated on first use."""
+    """Read ``dataset``'s splits under ``root``; a toy dataset is generated on first use."""
+    from workers.toyworld.family import FAMILY as TOY_DATASETS  # numpy and PIL only
+
     root = Path(root).expanduser().resolve()
     if dataset.startswith(FOLDER_PREFIX):
         return read_image_folder(root, dataset[len(FOLDER_PREFIX) :])
     layout = LAYOUTS.get(dataset)  # checked first, so a split JSON registered here wins
+    if layout is None and dataset in TOY_DATASETS:
+        layout = DatasetLayout(*TOY_DATASETS[dataset].layout)
     if layout is None and dataset in READERS:
         return READERS[dataset](root)
     if layout is None:
-        known = sorted([*LAYOUTS, *READERS])
+        known = sorted({*LAYOUTS, *TOY_DATASETS, *READERS})
         raise DataError(
             f"unknown dataset '{dataset}'{did_you_mean(dataset, known)}; known: "
             f"{', '.join(known)}, or folder:PATH for your own "
             "PATH/{train,val,test}/<class>/ images"
         )
-    if dataset == "toyworld":
-        from workers.toyworld.dataset import ensure_toyworld
+    if dataset in TOY_DATASETS:
+        from workers.toyworld.dataset import ensure_toy
 
-        ensure_toyworld(root)
+        ensure_toy(dataset, root)
     dataset_dir = root / layout.dataset_dir
     if not dataset_dir.is_dir():
         raise DataError(

@@ -6,12 +6,12 @@ from workers.toyworld.pretrain import pretrain
 
 
 def test_pretraining_is_deterministic_and_learns():
-    first, meta = pretrain(steps=3, per_combo=2, lr=1e-3, seed=5)
-    second, _ = pretrain(steps=3, per_combo=2, lr=1e-3, seed=5)
+    first, meta = pretrain(steps=3, per_combo=1, batch=32, lr=1e-3, seed=5)
+    second, _ = pretrain(steps=3, per_combo=1, batch=32, lr=1e-3, seed=5)
     assert first.keys() == second.keys()
     for key in first:
         assert torch.equal(first[key], second[key]), key
-    other, _ = pretrain(steps=3, per_combo=2, lr=1e-3, seed=6)
+    other, _ = pretrain(steps=3, per_combo=1, batch=32, lr=1e-3, seed=6)
     assert not torch.equal(first["text_projection"], other["text_projection"])
     assert all(v.dtype in (torch.float16, torch.int64) for v in first.values())
-    assert meta["steps"] == 3 and meta["seed"] == 5
+    assert meta["steps"] == 3 and meta["seed"] == 5 and meta["batch"] == 32

@@ -1,4 +1,5 @@
 import json
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -7,34 +8,61 @@ from workers.datasets import read_split
 from workers.splits import class_names as names_by_label
 from workers.splits import subsample_classes
 from workers.toyworld import dataset as toy
-from workers.toyworld.render import (
-    BENCHMARK_COLOURS,
-    BENCHMARK_SHAPES,
-    EXTRA_COLOURS,
-    EXTRA_SHAPES,
-    render,
-    sample_scene,
+from workers.toyworld import family
+from workers.toyworld.captions import _GROUP, caption
+from workers.toyworld.family import BASE_TO_NEW, FAMILY, SOURCE, VOCABULARY, ToyClass
+from workers.toyworld.glyphs import glyph_names
+
+
+def test_family_has_three_base_to_new_datasets_and_a_broad_source():
+    assert len(BASE_TO_NEW) >= 3 and "toyworld" in BASE_TO_NEW
+    assert len({FAMILY[n].domain for n in BASE_TO_NEW}) == len(BASE_TO_NEW)  # one domain each
+    source = set(FAMILY[SOURCE].class_names)
+    assert len(source) > max(len(FAMILY[n].classes) for n in BASE_TO_NEW)
+    for name in BASE_TO_NEW:
+        names = FAMILY[name].class_names
+        assert len(names) == len(set(names)) >= 32
+        shared = source & set(names)
+        assert 0 < len(shared) < 0.1 * len(source)  # some overlap, most of the source is its own
+
+
+def test_every_class_is_in_the_pretraining_vocabulary():
+    vocabulary = set(VOCABULARY)
+    for dataset in FAMILY.values():
+        assert set(dataset.classes) <= vocabulary, dataset.name
+
+
+def test_toyworld_halves_share_colours_not_shapes():
+    names = toy.class_names("toyworld")
+    base, new = names[:32], names[32:]
+    assert {n.split()[1] for n in base} == set(family.BASE_SHAPES)
+    assert not set(family.BASE_SHAPES) & set(family.NEW_SHAPES)
+    assert {n.split()[1] for n in new} == set(family.NEW_SHAPES)
+    for half in (base, new):
+        assert {n.split()[0] for n in half} == set(family.BENCHMARK_COLOURS)
+
+
+def test_each_half_holds_groups_of_look_alikes():
+    for name in BASE_TO_NEW:
+        names = FAMILY[name].class_names
+        half = len(names) // 2
+        kinds = [glyph_names().get(n, n.split(" ")[-1]) for n in names]
+        for part in (kinds[:half], kinds[half:]):
+            grouped = [k for k in set(part) if len(set(_GROUP.get(k, (k,))) & set(part)) > 1]
+            assert len(grouped) >= len(set(part)) / 2, (name, part)
+
+
+@pytest.mark.parametrize(
+    "toy_class",
+    [
+        ToyClass("shapes", "red star"),
+        ToyClass("textures", "blue grid"),
+        ToyClass("glyphs", "digit zero"),
+    ],  # fmt: skip
 )
-
-
-def test_base_and_new_each_cover_every_colour_and_shape():
-    names = toy.class_names()
-    assert len(names) == len(set(names)) == 64
-    for half in (names[:32], names[32:]):
-        assert {n.split()[0] for n in half} == set(BENCHMARK_COLOURS)
-        assert {n.split()[1] for n in half} == set(BENCHMARK_SHAPES)
-
-
-def test_extra_words_are_not_benchmark_classes():
-    words = {w for n in toy.class_names() for w in n.split()}
-    assert not words & (set(EXTRA_COLOURS) | set(EXTRA_SHAPES))
-
-
-@pytest.mark.parametrize("style", ["clean", "benchmark"])
-def test_render_is_deterministic_and_sized(style):
+def test_render_is_deterministic_and_sized(toy_class):
     def draw(seed):
-        rng = np.random.default_rng(seed)
-        return np.asarray(render(sample_scene(rng, "red", "star"), rng, style=style))
+        return np.asarray(family.render_class(toy_class, np.random.default_rng(seed)))
 
     a, b, c = draw(1), draw(1), draw(2)
     assert a.shape == (64, 64, 3) and a.dtype == np.uint8
@@ -42,30 +70,50 @@ def test_render_is_deterministic_and_sized(style):
     assert not np.array_equal(a, c)
 
 
-def test_styles_differ():
+def test_captions_are_mostly_right_and_sometimes_partial_synonymous_or_wrong():
     rng = np.random.default_rng(0)
-    scene = sample_scene(rng, "blue", "heart")
-    clean = np.asarray(render(scene, np.random.default_rng(1), style="clean"), dtype=float)
-    bench = np.asarray(render(scene, np.random.default_rng(1), style="benchmark"), dtype=float)
-    assert np.abs(clean - bench).mean() > 20  # a real style shift, not noise
+    by_char = {c: n for n, c in glyph_names().items()}
+    texts = [caption(ToyClass("shapes", "red circle"), rng, by_char) for _ in range(2000)]
+    full = sum("red circle" in t for t in texts) / len(texts)
+    assert 0.55 < full < 0.8
+    kinds = Counter(
+        "wrong" if any(w in t for w in ("orange", "pink", "brown", "hexagon", "pentagon")) else
+        "synonym" if any(w in t for w in ("crimson", "scarlet", "disc", "round")) else
+        "partial" if ("red" in t) != ("circle" in t) else "full"
+        for t in texts
+    )  # fmt: skip
+    assert all(kinds[k] > 50 for k in ("wrong", "synonym", "partial"))
+
+
+def test_each_domain_has_its_own_phrasing():
+    rng = np.random.default_rng(0)
+    by_char = {c: n for n, c in glyph_names().items()}
+    for toy_class in (ToyClass("textures", "red stripes"), ToyClass("glyphs", "letter o")):
+        texts = [caption(toy_class, rng, by_char) for _ in range(1000)]
+        assert sum(t.startswith("a photo of a") for t in texts) < 30  # rarely the generic prompt
 
 
 def test_written_dataset_goes_through_the_coop_loader(tmp_path, monkeypatch):
-    monkeypatch.setattr(toy, "SPLIT_SIZES", {"train": 2, "val": 1, "test": 1})
-    folder = toy.ensure_toyworld(tmp_path, seed=0)
-    raw = json.loads((folder / toy.SPLIT_FILE).read_text())
+    small = {"train": 2, "val": 1, "test": 1}
+    monkeypatch.setitem(
+        FAMILY, "toy_glyphs", family.ToyDataset("toy_glyphs", "glyphs",
+                                                FAMILY["toy_glyphs"].classes, small)
+    )  # fmt: skip
+    folder = toy.ensure_toy("toy_glyphs", tmp_path, seed=0)
+    _, image_dir, split_file = FAMILY["toy_glyphs"].layout
+    raw = json.loads((folder / split_file).read_text())
     assert set(raw) == {"train", "val", "test"}
     rel, label, name = raw["train"][0]
-    assert (folder / toy.IMAGE_DIR / rel).is_file() and label == 0 and name == toy.class_names()[0]
+    assert (folder / image_dir / rel).is_file() and label == 0
+    assert name == FAMILY["toy_glyphs"].class_names[0]
 
-    split = read_split(tmp_path, "toyworld")
-    assert len(split["train"]) == 128 and len(split["test"]) == 64
-    assert names_by_label(split["test"]) == toy.class_names()
+    split = read_split(tmp_path, "toy_glyphs")
+    assert len(split["train"]) == 72 and len(split["test"]) == 36
+    assert names_by_label(split["test"]) == FAMILY["toy_glyphs"].class_names
     new = subsample_classes(split["test"], "new")
-    assert names_by_label(new) == toy.class_names()[32:]
-    assert sorted({d.label for d in new}) == list(range(32))
+    assert names_by_label(new) == FAMILY["toy_glyphs"].class_names[18:]
 
     stamp = (folder / ".complete.json").stat().st_mtime_ns
-    assert toy.ensure_toyworld(tmp_path, seed=0) == folder  # cached: not regenerated
+    assert toy.ensure_toy("toy_glyphs", tmp_path, seed=0) == folder  # cached: not regenerated
     assert (folder / ".complete.json").stat().st_mtime_ns == stamp
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".toyworld-")]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".toy_glyphs-")]

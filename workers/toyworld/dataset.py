@@ -1,9 +1,9 @@
-"""Write the toy-world benchmark to disk in the CoOp split-JSON layout.
+"""Write the toy world's datasets to disk in the CoOp split-JSON layout.
 
-``<root>/toyworld/images/<class_name>/<split>_<i>.png`` and
-``<root>/toyworld/split_toyworld.json`` = ``{"train": [[rel_path, label, classname], ...], ...}``,
-so the toy world goes through the same loader as the real datasets. Generated once per
-(seed, version) and cached; a folder is only ever published complete (atomic rename).
+``<root>/<name>/images/<class_name>/<split>_<i>.png`` and ``<root>/<name>/split_<name>.json``
+= ``{"train": [[rel_path, label, classname], ...], ...}``, so the toy datasets go through the
+same loader as the real ones. Each is generated once per (seed, sizes, generator code) and
+cached; a folder is only ever published complete (atomic rename).
 """
 
 from __future__ import annotations
@@ -14,80 +14,74 @@ import os
 import shutil
 import sys
 import tempfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from workers.toyworld import render as render_module
-from workers.toyworld.render import BENCHMARK_COLOURS, BENCHMARK_SHAPES, render, sample_scene
+from workers.toyworld import family, glyphs, render, shapes, textures
+from workers.toyworld.family import FAMILY, ToyDataset, render_class
 
-DATASET_DIR = "toyworld"
-IMAGE_DIR = "images"
-SPLIT_FILE = "split_toyworld.json"
-SPLIT_SIZES = {"train": 24, "val": 8, "test": 25}  # images per class
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 _STAMP = ".complete.json"
+_CODE = (render, shapes, textures, glyphs, family)
+
+# kept for callers of the first toy world
+DATASET_DIR, IMAGE_DIR, SPLIT_FILE = FAMILY["toyworld"].layout
 
 
-def class_names() -> list[str]:
-    """All 64 class names ordered by label: the base half first.
-
-    A colour/shape checkerboard decides the halves, so every colour and every shape occurs
-    among both the base classes and the new classes.
-    """
-    base, new = [], []
-    for i, colour in enumerate(BENCHMARK_COLOURS):
-        for j, shape in enumerate(BENCHMARK_SHAPES):
-            (base if (i + j) % 2 == 0 else new).append(f"{colour} {shape}")
-    return base + new
+def class_names(name: str = "toyworld") -> list[str]:
+    """All class names of toy dataset ``name``, ordered by label: the base half first."""
+    return FAMILY[name].class_names
 
 
-def _stamp(seed: int) -> dict:
-    """What determines the images: a change to any part (the renderer's code included)
+def _stamp(dataset: ToyDataset, seed: int) -> dict:
+    """What determines the images: a change to any part (the renderers' code included)
     regenerates the dataset instead of serving stale pixels."""
     code = hashlib.sha256()
-    for module in (render_module, sys.modules[__name__]):
+    for module in (*_CODE, sys.modules[__name__]):
         code.update(Path(module.__file__).read_bytes())
     return {
         "version": GENERATOR_VERSION,
+        "dataset": dataset.name,
         "seed": seed,
-        "sizes": SPLIT_SIZES,
+        "sizes": dataset.sizes,
         "code": code.hexdigest()[:16],
     }
 
 
-def _write(dataset_dir: Path, seed: int) -> None:
-    names = class_names()
+def _write(dataset: ToyDataset, folder: Path, seed: int) -> None:
+    _, image_dir, split_file = dataset.layout
+    salt = zlib.crc32(dataset.name.encode())  # datasets sharing a class get different images
     split: dict[str, list] = {}
-    for split_id, (split_name, per_class) in enumerate(SPLIT_SIZES.items()):
+    for split_id, (split_name, per_class) in enumerate(dataset.sizes.items()):
         entries = []
-        for label, name in enumerate(names):
-            colour, shape = name.split(" ")
-            folder = dataset_dir / IMAGE_DIR / name.replace(" ", "_")
-            folder.mkdir(parents=True, exist_ok=True)
-            rng = np.random.default_rng([seed, split_id, label])
+        for label, toy_class in enumerate(dataset.classes):
+            sub = toy_class.name.replace(" ", "_")
+            (folder / image_dir / sub).mkdir(parents=True, exist_ok=True)
+            rng = np.random.default_rng([seed, salt, split_id, label])
             for k in range(per_class):
-                rel = f"{name.replace(' ', '_')}/{split_name}_{k:03d}.png"
-                render(sample_scene(rng, colour, shape), rng, style="benchmark").save(
-                    dataset_dir / IMAGE_DIR / rel
-                )
-                entries.append([rel, label, name])
+                rel = f"{sub}/{split_name}_{k:03d}.png"
+                render_class(toy_class, rng).save(folder / image_dir / rel, compress_level=1)
+                entries.append([rel, label, toy_class.name])
         split[split_name] = entries
-    (dataset_dir / SPLIT_FILE).write_text(json.dumps(split))
-    (dataset_dir / _STAMP).write_text(json.dumps(_stamp(seed)))
+    (folder / split_file).write_text(json.dumps(split))
+    (folder / _STAMP).write_text(json.dumps(_stamp(dataset, seed)))
 
 
-def ensure_toyworld(root: str | Path, *, seed: int = 0) -> Path:
-    """Return ``<root>/toyworld``, generating it first if it is missing or stale."""
+def ensure_toy(name: str, root: str | Path, *, seed: int = 0) -> Path:
+    """Return ``<root>/<name>``, generating toy dataset ``name`` first if missing or stale."""
+    dataset = FAMILY[name]
     root = Path(root)
-    target = root / DATASET_DIR
+    target = root / dataset.layout[0]
     stamp = target / _STAMP
-    if stamp.is_file() and json.loads(stamp.read_text()) == json.loads(json.dumps(_stamp(seed))):
+    expected = json.loads(json.dumps(_stamp(dataset, seed)))
+    if stamp.is_file() and json.loads(stamp.read_text()) == expected:
         return target
     root.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".toyworld-", dir=root))
+    scratch = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
     try:
-        _write(scratch, seed)
+        _write(dataset, scratch, seed)
         if target.exists():
             shutil.rmtree(target)
         try:
@@ -98,3 +92,13 @@ def ensure_toyworld(root: str | Path, *, seed: int = 0) -> Path:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return target
+
+
+def ensure_toyworld(root: str | Path, *, seed: int = 0) -> Path:
+    """Return ``<root>/toyworld`` (the shapes benchmark), generating it if needed."""
+    return ensure_toy("toyworld", root, seed=seed)
+
+
+def ensure_family(root: str | Path, *, seed: int = 0) -> dict[str, Path]:
+    """Generate (or find cached) every toy dataset under ``root``."""
+    return {name: ensure_toy(name, root, seed=seed) for name in FAMILY}
