@@ -42,6 +42,8 @@ def run(concurrency: int, trials: int, epochs: int, folder: Path) -> dict:
         "sweep",
         str(ROOT / "search_spaces/cocoa.yaml"),
         "--set",
+        "protocol.datasets=[toyworld]",
+        "--set",
         f"search.num_trials={trials}",
         "--set",
         f"search.max_concurrent={concurrency}",

@@ -1,5 +1,6 @@
 """Toy-world study: every baseline on every base-to-new toy dataset, seeds 1, 2, 3, then
-cross-dataset transfer from the toy source; checks the papers' qualitative properties.
+cross-dataset transfer from the toy source; checks the papers' qualitative properties. Each
+method is one configuration scored through the protocol: its cells are datasets x seeds.
 
     .venv/bin/python bench/toy_study.py [--spec search_spaces/trial.yaml] [--seeds 1 2 3]
         [--datasets toyworld toy_textures toy_glyphs] [--baselines ...] [--no-cross]
@@ -23,8 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from orchestrator.baselines import BASELINES, baseline_overrides  # noqa: E402
 from orchestrator.spec import load_spec  # noqa: E402
+from workers.cells import run_protocol  # noqa: E402
+from workers.protocol import Protocol  # noqa: E402
 from workers.toyworld.family import BASE_TO_NEW, SOURCE  # noqa: E402
-from workers.trial import run_trial  # noqa: E402
 
 COLUMNS = ("test_base_acc", "test_new_acc", "test_hm", "test_ece_base", "test_ece_new")
 GAPS = ("gap_base", "gap_new")  # mean confidence - accuracy on the test split, in points
@@ -46,18 +48,22 @@ def signed_gap(bins: dict) -> float:
     )
 
 
-def run_one(
-    spec_path: str, method: str, dataset: str, seed: int, sets: dict | None = None
-) -> dict[str, float]:
+def run_method(
+    spec_path: str, method: str, datasets: list[str], seeds: list[int], sets: dict | None = None
+) -> list[tuple[str, dict[str, float]]]:
+    """One configuration through the protocol (every dataset x seed as its cells): each cell's
+    dataset and test metrics, with the signed calibration gaps of its reliability diagrams."""
     name, extra = EXTRA.get(method, (method, {}))
-    overrides = {**baseline_overrides(name), **extra, "data.dataset": dataset, "train.seed": seed}
-    overrides.update(sets or {})
+    overrides = {**baseline_overrides(name), **extra, **(sets or {})}
     spec = load_spec(spec_path, overrides)
-    trial = run_trial(spec.trial)
-    result = dict(trial.metrics)
-    for diagram in trial.reliability:  # the test split's base and new diagrams
-        result[f"gap_{diagram.subset}"] = signed_gap(diagram.to_dict())
-    return result
+    result = run_protocol(spec.trial, Protocol(seeds=tuple(seeds), datasets=tuple(datasets)))
+    cells = []
+    for cell in result.cells:
+        metrics = dict(cell.metrics)
+        for diagram in cell.reliability:  # the test split's base and new diagrams
+            metrics[f"gap_{diagram.subset}"] = signed_gap(diagram.to_dict())
+        cells.append((cell.cell.dataset, metrics))
+    return cells
 
 
 def cell(values: list[float]) -> str:
@@ -132,20 +138,18 @@ def main() -> None:
     sets = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
     pooled: dict[str, list[dict]] = {name: [] for name in args.baselines}
     per_dataset: dict[str, dict[str, list[dict]]] = {d: {} for d in args.datasets}
-    for dataset in args.datasets:
-        for name in args.baselines:
-            seeds = args.seeds[:1] if name == "zero_shot" else args.seeds  # no randomness to vary
-            for seed in seeds:
-                start = time.time()
-                result = run_one(args.spec, name, dataset, seed, sets)
-                runs = [result] * (len(args.seeds) if name == "zero_shot" else 1)
-                pooled[name] += runs
-                per_dataset[dataset].setdefault(name, []).extend(runs)
-                figures = "  ".join(
-                    f"{c.removeprefix('test_')} {result[c]:.2f}" for c in COLUMNS + GAPS
-                )
-                print(f"{dataset} {name} seed {seed}: {figures}  ({time.time() - start:.0f}s)",
-                      file=sys.stderr, flush=True)  # fmt: skip
+    for name in args.baselines:
+        seeds = args.seeds[:1] if name == "zero_shot" else args.seeds  # no randomness to vary
+        start = time.time()
+        for dataset, result in run_method(args.spec, name, args.datasets, seeds, sets):
+            runs = [result] * (len(args.seeds) if name == "zero_shot" else 1)
+            pooled[name] += runs
+            per_dataset[dataset].setdefault(name, []).extend(runs)
+            figures = "  ".join(
+                f"{c.removeprefix('test_')} {result[c]:.2f}" for c in COLUMNS + GAPS
+            )
+            print(f"{dataset} {name}: {figures}", file=sys.stderr, flush=True)
+        print(f"{name}: {time.time() - start:.0f}s", file=sys.stderr, flush=True)
     print(f"### Pooled: mean ± std over seeds {args.seeds} x datasets {args.datasets}\n")
     table(pooled, "method")
     for dataset, rows in per_dataset.items():

@@ -131,7 +131,7 @@ CASES = [
     ),
     (
         "unknown dataset",
-        lambda d: ["validate", str(COCOA), "--set", "data.dataset=imagenette"],
+        lambda d: ["validate", str(COCOA), "--set", "protocol.datasets=[imagenette]"],
         ["imagenette", "unknown dataset"],
     ),
     (

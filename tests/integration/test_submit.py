@@ -87,7 +87,7 @@ def test_submit_spreads_trials_over_both_nodes_and_logs_them_on_the_server(servi
 @pytest.mark.slow
 def test_a_job_that_fails_inside_the_cluster_reports_the_drivers_reason(services):
     dashboard, server, folder = services
-    missing = ["--set", "data.dataset=dtd", "--set", "data.root=/nonexistent/datasets"]
+    missing = ["--set", "protocol.datasets=[dtd]", "--set", "data.root=/nonexistent/datasets"]
     result = submit(dashboard, server, folder, *missing)
     line = assert_one_line_error(result, "FAILED", "/nonexistent/datasets", "dtd")
     assert line.startswith("orch submit: error: job orch-cluster-")

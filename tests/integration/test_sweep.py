@@ -15,6 +15,8 @@ from tests.helpers import ROOT, assert_one_line_error, run_orch
 SPEC = str(ROOT / "search_spaces" / "cocoa.yaml")
 TINY = [
     "--set",
+    "protocol.datasets=[toyworld]",  # one dataset: the protocol's own tests cover several
+    "--set",
     "data.shots=2",
     "--set",
     "data.n_views=1",

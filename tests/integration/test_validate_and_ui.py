@@ -23,7 +23,14 @@ def test_validate_ok_names_what_it_checked(tmp_path):
 
 def test_validate_failures(tmp_path):
     assert_one_line_error(
-        run_orch("validate", SPEC, "--set", "data.dataset=dtd", "--set", f"data.root={tmp_path}"),
+        run_orch(
+            "validate",
+            SPEC,
+            "--set",
+            "protocol.datasets=[dtd]",
+            "--set",
+            f"data.root={tmp_path}",
+        ),
         "dataset 'dtd' not found",
     )
     assert_one_line_error(
