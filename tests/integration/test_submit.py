@@ -67,10 +67,14 @@ def test_submit_spreads_trials_over_both_nodes_and_logs_them_on_the_server(servi
     exp = client.get_experiment_by_name("cluster")
     runs = client.search_runs([exp.experiment_id], max_results=100)
     parents = [r for r in runs if "orch.sweep" in r.data.tags]
-    kids = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-    assert len(kids) == 4
-    assert {k.data.tags["mlflow.parentRunId"] for k in kids} == {parents[0].info.run_id}
+    sweep_run = parents[0].info.run_id
+    kids = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == sweep_run]
+    cells = [
+        r for r in runs if r.data.tags.get("mlflow.parentRunId") in {k.info.run_id for k in kids}
+    ]
+    assert len(kids) == 4 and len(cells) == 4  # a configuration run and its one cell each
+    assert {c.info.status for c in cells} == {"FINISHED"}
     assert {k.info.status for k in kids} == {"FINISHED"}
     assert len({k.data.tags["node"] for k in kids}) == 2, [k.data.tags["node"] for k in kids]
     for kid in kids:

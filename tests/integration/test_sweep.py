@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 
 from tests.helpers import ROOT, assert_one_line_error, run_orch
@@ -135,10 +136,21 @@ def test_sweep_leaves_parent_and_children_in_mlflow(tmp_path):
 
 @pytest.mark.slow
 def test_asha_pruned_trials_are_tagged_and_never_on_the_front(tmp_path):
+    # the first configuration barely moves the context; the second takes steps so large that
+    # its first epoch already falls behind: ASHA's first rung stops it
+    raw = yaml.safe_load((ROOT / "search_spaces" / "cocoa.yaml").read_text())
+    del raw["space"]["train.lr"]
+    plain = {"method.mixture": False, "method.w": 0.0, "method.lam": 0.0}
+    raw["search"]["points_to_evaluate"] = [
+        {"name": "gentle", "values": {**plain, "train.lr": 0.0001}},
+        {"name": "reckless", "values": {**plain, "train.lr": 0.5}},
+    ]
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(raw))
     result = orch(
         tmp_path,
         "sweep",
-        SPEC,
+        str(spec),
         *TINY,
         "--set",
         "search.num_trials=4",
@@ -153,7 +165,7 @@ def test_asha_pruned_trials_are_tagged_and_never_on_the_front(tmp_path):
         "--set",
         "train.epochs=3",
         "--set",
-        "search.points_to_evaluate=[]",
+        "train.warmup_epochs=0",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     data = json.loads(orch(tmp_path, "report", "--json").stdout)

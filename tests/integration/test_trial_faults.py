@@ -45,7 +45,8 @@ def test_a_diverging_trial_fails_alone(tmp_path):
     error = client.download_artifacts(run.info.run_id, "error.txt", str(tmp_path))
     text = open(error).read()
     assert "Failure # 1" in text and 'workers/trial.py", line' in text  # Ray's traceback
-    assert {c.info.status for c in cells_of(client, run)} == {"FAILED"}
+    # it failed in its first epoch, before any cell reported: any cell run there is FAILED
+    assert {c.info.status for c in cells_of(client, run)} <= {"FAILED"}
     assert others[0].info.status == "FINISHED"
     data = json.loads(run_orch("report", "--json", cwd=tmp_path).stdout)
     chosen = next(t for t in data["trials"] if t["selected"])

@@ -78,7 +78,7 @@ def test_searching_a_seed_the_protocol_repeats_is_refused(tmp_path):
 
     with pytest.raises(ConfigError, match="lucky seed"):
         load_spec(write(tmp_path, mutate))
-    spec = load_spec(COCOA, {"protocol.seeds": [1, 2]})
+    spec = load_spec(COCOA, {"protocol.seeds": [1, 2], "protocol.datasets": ["toyworld"]})
     assert [c.seed for c in spec.protocol.cells(spec.trial)] == [1, 2]
 
 
