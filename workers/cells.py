@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from workers.config import TrialConfig
 from workers.messages import CellResult
 from workers.model import load_clip
-from workers.protocol import Cell, Protocol, aggregate, groups
+from workers.protocol import Cell, Protocol, aggregate
 from workers.trial import finish_trial, start_trial, total_epochs, train_epoch
 
 # after each epoch: the configuration's metrics, each cell's, and the state to resume from
@@ -125,4 +125,4 @@ def run_protocol(
     return run_groups([local(CellGroup(cfg, protocol.cells(cfg), states))], cfg, report=report)
 
 
-__all__ = ["CellGroup", "ProtocolResult", "groups", "local", "run_groups", "run_protocol"]
+__all__ = ["CellGroup", "ProtocolResult", "local", "run_groups", "run_protocol"]

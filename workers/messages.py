@@ -19,7 +19,6 @@ from workers.config import TrialConfig
 from workers.protocol import Cell, Protocol
 
 FINAL = "final"  # present (1) only in a trial's last report: early-stopped trials lack it
-RELIABILITY = "reliability"  # the last report's reliability diagrams, as dicts
 CHECKPOINT = "trial_state.pt"  # a trial's state in a Tune checkpoint: every cell's
 CELLS = "cells"  # each report's per-cell results, as dicts
 
