@@ -109,6 +109,8 @@ def _pretrain(
         txt = F.normalize(txt, dim=-1)  # (B, E)
         logits = model.logit_scale.exp() * img @ txt.T  # (B, B)
         loss = (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2
+        if step == 0:
+            first_loss = loss.item()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -130,6 +132,7 @@ def _pretrain(
         "lr": lr,
         "seed": seed,
         "vocabulary": n_combo,
+        "first_loss": round(first_loss, 4),
         "final_loss": round(loss.item(), 4),
         "logit_scale": round(model.logit_scale.exp().item(), 2),
         "render_seconds": round(render_seconds),
