@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from orchestrator.runs import TrialRuns, run_name
-from orchestrator.spec import Spec
+from orchestrator.runs import TIME_BUDGET, TrialRuns, run_name
 from orchestrator.tracking import tracking_errors
 from workers.messages import TrialRequest, is_final
+
+if TYPE_CHECKING:
+    from orchestrator.budget import TimeBudget
 
 log = logging.getLogger(__name__)
 
@@ -16,8 +19,11 @@ def _request(trial) -> TrialRequest:
     return TrialRequest.from_ray(trial.config)
 
 
-def mlflow_callback(runs: TrialRuns):
+def mlflow_callback(runs: TrialRuns, budget: TimeBudget | None = None):
     """A Tune callback that mirrors every trial into a child run, live.
+
+    A trial stopped before its end is tagged ``stopped_by``: ``time budget`` once ``budget``
+    is spent, else ``pruned`` (ASHA); one the budget stopped before it started leaves no run.
 
     If the tracking server goes away, the callback says so once and stops calling it; the
     trials go on (Ray keeps their results) and ``log_missing`` writes what MLflow lacks once
@@ -95,10 +101,16 @@ def mlflow_callback(runs: TrialRuns):
 
         def on_trial_complete(self, iteration, trials, trial, **info):
             def log() -> None:
+                never_started = trial.trial_id not in self.by_trial and not trial.last_result
+                if never_started and not runs.children(trial.trial_id):
+                    return
                 run_id = self.run_id(trial)
                 if trial.trial_id not in self.frozen:
                     result = self.last.get(trial.trial_id) or trial.last_result or {}
-                    runs.finish(run_id, _request(trial), result, trial.checkpoint)
+                    stopped_by = TIME_BUDGET if budget is not None and budget.spent else "pruned"
+                    runs.finish(
+                        run_id, _request(trial), result, trial.checkpoint, stopped_by=stopped_by
+                    )
 
             self._guard(log)
 
@@ -128,11 +140,9 @@ def mlflow_callback(runs: TrialRuns):
     return MlflowTrials()
 
 
-def progress_callback(spec: Spec):
-    """One line per trial event: the live view of the sweep in the terminal."""
+def progress_callback(total: int, budget: TimeBudget | None = None):
+    """One line per trial event (``total`` trials): the live view of the sweep."""
     from ray.tune import Callback
-
-    total = spec.sweep.search.num_trials
 
     class Progress(Callback):
         def __init__(self) -> None:
@@ -154,7 +164,10 @@ def progress_callback(spec: Spec):
 
         def on_trial_complete(self, iteration, trials, trial, **info):
             last = trial.last_result or {}
-            status = "DONE" if is_final(last) else "PRUNED"
+            if not last:
+                return  # the time budget ran out before it started
+            stopped = "STOPPED (time budget)" if budget is not None and budget.spent else "PRUNED"
+            status = "DONE" if is_final(last) else stopped
             print(
                 f"{self.label(trial)} {status}  hm {last.get('hm', float('nan')):6.2f}  "
                 f"ece {last.get('ece', float('nan')):6.2f}",

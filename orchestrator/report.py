@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import yaml
@@ -13,6 +14,7 @@ from orchestrator.tracking import check_reachable, resolve_uri
 from workers.errors import TrackingError
 
 SHOWN = ("hm", "ece", "base_acc", "new_acc")
+SHOWN_TRANSFER = ("hm", "ece", "source_acc", "target_acc")
 
 
 def load_result(experiment: str | None, uri: str | None) -> SweepResult:
@@ -61,13 +63,21 @@ def mean_std(metrics: dict[str, float], name: str) -> str:
     return f"{value:.2f}" + (f" ± {spread:.2f}" if spread is not None else "")
 
 
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
 def print_result(result: SweepResult, uri: str | None = None) -> None:
     finished = [t for t in result.trials if t.finished]
     pruned = [t for t in result.trials if t.tags.get("pruned") == "true"]
+    stopped = [t for t in result.trials if t.tags.get("stopped_by") == "time budget"]
     failed = [t for t in result.trials if t.status == "FAILED"]
     print(
         f"sweep {result.experiment}: {len(finished)} finished, {len(pruned)} pruned, "
-        f"{len(failed)} failed"
+        f"{len(stopped)} stopped, {len(failed)} failed"
     )
     nodes: dict[str, int] = {}
     for t in finished:
@@ -78,20 +88,38 @@ def print_result(result: SweepResult, uri: str | None = None) -> None:
     cells = {t.params.get("protocol.cells") for t in finished} - {None}
     if cells:
         print(f"each configuration: mean ± std over {', '.join(sorted(cells))} cell(s)")
+    transfer = any(t.params.get("protocol.kind") == "cross_dataset" for t in finished)
+    shown = SHOWN_TRANSFER if transfer else SHOWN
+    if any(t.params.get("selection.split") == "pseudo_new" for t in finished):
+        print("validation and test_ columns: pseudo-new classes held out of the base classes")
     header = (
-        "  ".join(f"{m:>13}" for m in SHOWN) + "  " + "  ".join(f"{'test_' + m:>13}" for m in SHOWN)
+        "  ".join(f"{m:>13}" for m in shown) + "  " + "  ".join(f"{'test_' + m:>13}" for m in shown)
     )
     print(f"{'':2}{'trial':<48}{header}")
     for t in sorted(finished, key=lambda t: -t.metrics.get("hm", 0)):
         if not t.pareto:
             continue
         mark = "* " if t.selected else "  "
-        values = "  ".join(f"{mean_std(t.metrics, m):>13}" for m in SHOWN)
-        tests = "  ".join(f"{mean_std(t.metrics, 'test_' + m):>13}" for m in SHOWN)
+        values = "  ".join(f"{mean_std(t.metrics, m):>13}" for m in shown)
+        tests = "  ".join(f"{mean_std(t.metrics, 'test_' + m):>13}" for m in shown)
         print(f"{mark}{t.name[:46]:<48}{values}  {tests}")
     chosen = result.selected
     if chosen:
         print(f"selected ({result.reason}): {chosen.name}  run {chosen.run_id}")
+    if chosen and "refit_test_hm" in chosen.metrics:
+        refit = "  ".join(
+            f"{m} {mean_std(chosen.metrics, 'refit_test_' + m)}"
+            for m in SHOWN
+            if "refit_test_" + m in chosen.metrics
+        )
+        print(f"refit on all base classes, test on the real base and new classes: {refit}")
+    if result.ended_by:
+        print(f"ended by {result.ended_by}: {len(stopped)} running trial(s) stopped")
+    cost = result.cost(result.wall_s)
+    print(
+        f"cost: {_duration(cost['cost_wall_s'])} wall, {cost['cost_cell_s']:.1f} cell-seconds, "
+        f"{cost['cost_gpu_s']:.1f} GPU-seconds"
+    )
     uri = resolve_uri(uri)
     server = uri.startswith(("http://", "https://"))  # its own UI, and not the default store
     ui, flag = ("its UI", f" --tracking-uri {uri}") if server else ("`orch ui`", "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,7 @@ class TrialRecord:
             "pareto": self.pareto,
             "selected": self.selected,
             "pruned": self.tags.get("pruned") == "true",
+            "stopped_by": self.tags.get("stopped_by"),
             "node": self.tags.get("node"),
         }
 
@@ -46,10 +48,23 @@ class SweepResult:
     rule: SelectionRule
     trials: list[TrialRecord] = field(default_factory=list)
     reason: str = ""
+    ended_by: str = ""  # set when the sweep ended before its last trial: "its time budget ..."
+    wall_s: float = math.nan  # from the sweep's start to its end (or now, while it runs)
 
     @property
     def selected(self) -> TrialRecord | None:
         return next((t for t in self.trials if t.selected), None)
+
+    def cost(self, wall_s: float) -> dict[str, float]:
+        """The sweep's cost: ``wall_s`` and the sum over its configuration runs (finished,
+        stopped or failed, with a refit's) of their cell-seconds and GPU-seconds."""
+        total = {"cost_wall_s": wall_s, "cost_cell_s": 0.0, "cost_gpu_s": 0.0}
+        for trial in self.trials:
+            for key in ("cost_cell_s", "cost_gpu_s"):
+                for name in (key, "refit_" + key):
+                    value = trial.metrics.get(name, 0.0)
+                    total[key] += value if math.isfinite(value) else 0.0
+        return total
 
     def as_json(self) -> dict[str, Any]:
         chosen = self.selected
@@ -60,6 +75,9 @@ class SweepResult:
             "rule": self.rule.describe(),
             "trials": [t.as_json() for t in self.trials],
             "selected": chosen.run_id if chosen else None,
+            "refit": {k: v for k, v in chosen.metrics.items() if k.startswith("refit_")}
+            if chosen
+            else {},
         }
 
 
@@ -89,6 +107,10 @@ def collect(
         for r in runs
     ]
     result = SweepResult(experiment, parent_run_id, objectives, rule, trials)
+    parent = client.get_run(parent_run_id).info
+    result.wall_s = ((parent.end_time or time.time() * 1000) - parent.start_time) / 1000
+    if client.get_run(parent_run_id).data.tags.get("ended_by") == "time budget":
+        result.ended_by = "its time budget"
     # a finished trial enters the front only with every objective a finite number
     finished = [
         t

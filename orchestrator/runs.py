@@ -30,6 +30,8 @@ PARAM_NAMES = {
 }
 TRIAL_ID_TAG = "ray_trial_id"
 CELL_TAG = "orch.cell"
+STOPPED_BY = "stopped_by"  # why a configuration ended before its last epoch
+TIME_BUDGET = "time budget"
 # settings a protocol replaces per cell: logged on cell runs, not on configuration runs
 PER_CELL = ("data.dataset", "train.seed")
 
@@ -45,6 +47,10 @@ def trial_params(request: TrialRequest) -> dict[str, Any]:
     params["protocol.datasets"] = ",".join(dict.fromkeys(c.dataset for c in cells))
     params["protocol.seeds"] = ",".join(str(s) for s in dict.fromkeys(c.seed for c in cells))
     params["protocol.cells"] = len(cells)
+    params["protocol.kind"] = request.protocol.kind
+    params["selection.split"] = request.protocol.split
+    if request.protocol.targets:
+        params["protocol.targets"] = ",".join(request.protocol.targets)
     return params
 
 
@@ -67,7 +73,7 @@ def epoch_metrics(result: dict[str, Any]) -> dict[str, float]:
         base = key.removeprefix("test_").split("/")[0].removesuffix("_std")
         if (
             base in REPORTED_METRICS
-            or key.startswith(("loss", "pi_"))
+            or key.startswith(("loss", "pi_", "cost_"))
             or key == "pool_new_class_overlap"
         ):
             keep[key] = float(value)
@@ -200,8 +206,17 @@ class TrialRuns:
         keys = self.client.get_run(run_id).data.metrics
         return {(key, m.step) for key in keys for m in self.client.get_metric_history(run_id, key)}
 
-    def finish(self, run_id: str, request: TrialRequest, result: dict, checkpoint) -> None:
-        """A completed trial: its final artifacts, or the pruned tag when ASHA stopped it.
+    def finish(
+        self,
+        run_id: str,
+        request: TrialRequest,
+        result: dict,
+        checkpoint,
+        *,
+        stopped_by: str = "pruned",
+    ) -> None:
+        """A completed trial: its final artifacts, or, when it was stopped before its end
+        (ASHA pruned it, or the sweep's time budget ran out), the tag ``stopped_by``.
 
         A configuration whose objective came out NaN or infinite ends FAILED with the reason
         in its ``error`` tag: it never enters the front.
@@ -210,7 +225,9 @@ class TrialRuns:
         if not is_final(result):
             for run in [*cells.values(), None]:
                 target = run.info.run_id if run else run_id
-                self.client.set_tag(target, "pruned", "true")
+                self.client.set_tag(target, STOPPED_BY, stopped_by)
+                if stopped_by == "pruned":
+                    self.client.set_tag(target, "pruned", "true")
                 self.client.set_terminated(target, status="KILLED")
             return
         self.client.set_tag(run_id, "node", result.get("node", "unknown"))
@@ -266,9 +283,10 @@ class TrialRuns:
             self.client.log_artifacts(run_id, str(out))
 
 
-def log_missing(runs: TrialRuns, experiment_path: str) -> int:
+def log_missing(runs: TrialRuns, experiment_path: str, *, stopped_by: str = "pruned") -> int:
     """Write to MLflow whatever Ray holds for the sweep's trials and MLflow lacks: runs never
-    created, epochs never logged, runs never finished. Returns how many runs it touched."""
+    created, epochs never logged, runs never finished (a trial stopped before its end is
+    tagged ``stopped_by``). Returns how many runs it touched."""
     from ray.tune import ExperimentAnalysis
 
     analysis = ExperimentAnalysis(experiment_path)
@@ -280,6 +298,8 @@ def log_missing(runs: TrialRuns, experiment_path: str) -> int:
             continue  # complete (finished, pruned or failed)
         if trial.status not in ("TERMINATED", "ERROR"):
             continue  # unfinished: an interrupted sweep, resumed later
+        if found is None and trial.status == "TERMINATED" and not trial.last_result:
+            continue  # stopped before it started (the time budget ran out): nothing to log
         touched += 1
         request = TrialRequest.from_ray(trial.config)
         run_id = found.info.run_id if found else runs.create(trial.trial_id, request)
@@ -294,5 +314,6 @@ def log_missing(runs: TrialRuns, experiment_path: str) -> int:
         if trial.status == "ERROR":
             runs.fail(run_id, trial.error_file)
         else:
-            runs.finish(run_id, request, trial.last_result or {}, trial.checkpoint)
+            result = trial.last_result or {}
+            runs.finish(run_id, request, result, trial.checkpoint, stopped_by=stopped_by)
     return touched

@@ -81,6 +81,9 @@ class SelectionRule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     rule: Literal["constrained", "knee"] = "constrained"
+    # what configurations are validated on: the real new classes' validation images (what
+    # papers do) or pseudo-new classes held out of the base classes, then a refit (leak-free)
+    split: Literal["val", "pseudo_new"] = "val"
     metric: str = "hm"
     mode: Literal["max", "min"] = "max"
     bound_metric: str = "ece"

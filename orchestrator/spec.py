@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from orchestrator.selection import Objective, SelectionRule
-from workers.config import REPORTED_METRICS, TrialConfig
+from workers.config import TrialConfig
 from workers.errors import ConfigError, did_you_mean
 from workers.protocol import Protocol
 
@@ -99,6 +99,8 @@ class Search(_Strict):
     asha: Asha = Asha()
     seed: int = 0
     max_failures: int = Field(1, ge=0)  # retries of a failed trial
+    # wall seconds after which the sweep ends: running trials are stopped, none started
+    time_budget_s: float | None = Field(None, gt=0)
     points_to_evaluate: list[NamedPoint] = []
 
 
@@ -233,20 +235,29 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> Spec
             raise ConfigError(f"{path}: '{section}' must be a mapping, got {raw[section]!r}")
     try:
         trial = TrialConfig.from_dict({s: dict(raw.get(s) or {}) for s in TRIAL_SECTIONS})
-        protocol = Protocol.from_dict(raw.get("protocol"))
     except (TypeError, ConfigError) as exc:
         raise ConfigError(f"{path}: {exc}") from exc
     try:
         sweep = SweepSections(**{s: raw[s] for s in SWEEP_SECTIONS if s in raw})
     except ValidationError as exc:
         raise ConfigError(_pydantic_message(path, exc)) from None
-    _check_sweep(path, trial, sweep)
+    protocol_raw = dict(raw.get("protocol") or {})
+    if "split" in protocol_raw:
+        raise ConfigError(
+            f"{path}: protocol.split: what selection validates on is selection.split "
+            "(val or pseudo_new); move the key there"
+        )
+    try:
+        protocol = Protocol.from_dict({**protocol_raw, "split": sweep.selection.split})
+    except (TypeError, ConfigError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    _check_sweep(path, trial, sweep, protocol)
     _check_protocol(path, protocol, sweep)
     return Spec(path=path, trial=trial, protocol=protocol, sweep=sweep, raw=raw)
 
 
-# a setting the protocol repeats cells over cannot also be searched
-PROTOCOL_AXES = {"seeds": "train.seed", "datasets": "data.dataset"}
+# a setting the protocol repeats cells over (or fixes) cannot also be searched
+PROTOCOL_AXES = {"seeds": "train.seed", "datasets": "data.dataset", "source": "data.dataset"}
 
 
 def _check_protocol(path: Path, protocol: Protocol, sweep: SweepSections) -> None:
@@ -254,6 +265,11 @@ def _check_protocol(path: Path, protocol: Protocol, sweep: SweepSections) -> Non
     for key, setting in PROTOCOL_AXES.items():
         values = getattr(protocol, key)
         if values is not None and setting in searched:
+            if isinstance(values, str):
+                raise ConfigError(
+                    f"{path}: space/points: '{setting}' is searched while protocol.{key} fixes "
+                    f"it to '{values}': remove '{setting}' from space and points"
+                )
             raise ConfigError(
                 f"{path}: space/points: '{setting}' is searched while protocol.{key} scores "
                 f"every configuration over {list(values)}; selecting on one of them would pick "
@@ -261,7 +277,7 @@ def _check_protocol(path: Path, protocol: Protocol, sweep: SweepSections) -> Non
             )
 
 
-def _check_sweep(path: Path, trial: TrialConfig, sweep: SweepSections) -> None:
+def _check_sweep(path: Path, trial: TrialConfig, sweep: SweepSections, protocol: Protocol) -> None:
     known = trial_paths()
     for key in list(sweep.space) + [k for p in sweep.search.points_to_evaluate for k in p.values]:
         if key not in known:
@@ -278,10 +294,10 @@ def _check_sweep(path: Path, trial: TrialConfig, sweep: SweepSections) -> None:
     if sweep.search.scheduler == "asha":
         metrics.append(sweep.search.asha.metric)
     for metric in metrics:
-        if metric not in REPORTED_METRICS:
+        if metric not in protocol.metrics:
             raise ConfigError(
-                f"{path}: objective/selection metric '{metric}' is not reported by the trial "
-                f"(it reports {', '.join(REPORTED_METRICS)})"
+                f"{path}: objective/selection metric '{metric}' is not reported by a "
+                f"{protocol.kind} protocol (it reports {', '.join(protocol.metrics)})"
             )
     if not sweep.objectives:
         raise ConfigError(f"{path}: objectives: at least one objective is needed")

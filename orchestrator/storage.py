@@ -7,6 +7,7 @@ Paths go through pyarrow's filesystems (which Ray Tune itself uses), so ``s3://`
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,9 +79,9 @@ def sweep_names(storage: str, experiment: str) -> list[str]:
 
     fs, root = _filesystem(storage)
     found = fs.get_file_info(pyarrow.fs.FileSelector(root, allow_not_found=True))
+    name = re.compile(re.escape(experiment) + r"-\d{8}-\d{6}")  # not a sweep's refit
     return sorted(
         info.base_name
         for info in found
-        if info.type == pyarrow.fs.FileType.Directory
-        and info.base_name.startswith(f"{experiment}-")
+        if info.type == pyarrow.fs.FileType.Directory and name.fullmatch(info.base_name)
     )

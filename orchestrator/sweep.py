@@ -12,8 +12,9 @@ import yaml
 
 from orchestrator.callbacks import mlflow_callback, progress_callback
 from orchestrator.plots import plot_sweep
+from orchestrator.refit import RefitInterrupted, refit_selected
 from orchestrator.results import SweepResult, collect, tag_selection
-from orchestrator.runs import TrialRuns, log_missing, param_name
+from orchestrator.runs import TIME_BUDGET, TrialRuns, log_missing, param_name
 from orchestrator.spec import Spec
 from orchestrator.storage import SweepPaths, resolve_storage, sweep_names
 from orchestrator.tracking import check_reachable, resolve_uri, tracking_errors
@@ -96,11 +97,13 @@ def fill_feature_cache(spec: Spec) -> None:
     ray.get([task.remote(request) for request in requests])  # in parallel, as resources allow
 
 
-def gather(spec: Spec, runs: TrialRuns, paths: SweepPaths, *, replay: bool) -> SweepResult:
+def gather(
+    spec: Spec, runs: TrialRuns, paths: SweepPaths, *, replay: bool, stopped_by: str = "pruned"
+) -> SweepResult:
     """The sweep's result as MLflow holds it, after logging whatever MLflow missed."""
     try:
         if replay:
-            replayed = log_missing(runs, paths.experiment)
+            replayed = log_missing(runs, paths.experiment, stopped_by=stopped_by)
             if replayed:
                 print(f"logged {replayed} trial(s) that MLflow was missing", flush=True)
         return collect(
@@ -129,6 +132,10 @@ def mark_interrupted(spec: Spec, runs: TrialRuns, result: SweepResult) -> UserEr
 
 def finish_parent(spec: Spec, runs: TrialRuns, result: SweepResult) -> None:
     tag_selection(runs.client, result)
+    started = runs.client.get_run(runs.parent_run_id).info.start_time / 1000
+    result.wall_s = time.time() - started
+    for key, value in result.cost(result.wall_s).items():
+        runs.client.log_metric(runs.parent_run_id, key, value)
     searched = [param_name(path) for path in spec.sweep.space]
     with tempfile.TemporaryDirectory() as folder:
         for path in plot_sweep(result, Path(folder), searched):
@@ -157,15 +164,38 @@ def run_sweep(
         raise UserError(f"--resume: {paths.experiment} has no sweep state; start a new sweep")
     fill_feature_cache(spec)  # before MLflow: an interrupted or failed fill leaves no run
     runs = open_runs(spec, paths, uri, resume=resume)
-    callbacks = [mlflow_callback(runs), progress_callback(spec)]
-    tuner = build_tuner(spec, paths, callbacks, resume=resume)
+    budget = None
+    if spec.sweep.search.time_budget_s:
+        from orchestrator.budget import TimeBudget
+
+        budget = TimeBudget(spec.sweep.search.time_budget_s)
+    callbacks = [
+        mlflow_callback(runs, budget),
+        progress_callback(spec.sweep.search.num_trials, budget),
+    ]
+    tuner = build_tuner(spec, paths, callbacks, resume=resume, budget=budget)
     try:
         tuner.fit()
         interrupted = stopped_early(paths)
     except KeyboardInterrupt:
         interrupted = True
-    result = gather(spec, runs, paths, replay=not interrupted)
+    spent = budget is not None and budget.spent
+    stopped_by = TIME_BUDGET if spent else "pruned"
+    result = gather(spec, runs, paths, replay=not interrupted, stopped_by=stopped_by)
     if interrupted or any(t.status == "RUNNING" for t in result.trials):
         raise mark_interrupted(spec, runs, result)
+    if spent:
+        result.ended_by = f"its time budget of {budget.seconds:g} s"
+        runs.client.set_tag(runs.parent_run_id, "ended_by", "time budget")
+    if spec.sweep.selection.split == "pseudo_new":
+        try:
+            refit_selected(spec, runs, paths, result)
+        except (KeyboardInterrupt, RefitInterrupted):
+            raise mark_interrupted(spec, runs, result) from None
+        except UserError as exc:  # the selection stands; --resume refits again
+            tag_selection(runs.client, result)
+            runs.client.set_tag(runs.parent_run_id, "error", str(exc)[:4000])
+            runs.client.set_terminated(runs.parent_run_id, status="FAILED")
+            raise
     finish_parent(spec, runs, result)
     return result

@@ -6,17 +6,21 @@ only inside the Ray worker, so the driver never loads torch.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import os
 import signal
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.spec import Spec
 from orchestrator.storage import SweepPaths
 from workers.errors import UserError
 from workers.messages import TrialRequest
+
+if TYPE_CHECKING:
+    from orchestrator.budget import TimeBudget
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +38,8 @@ def fill(request: TrialRequest) -> int:
 
 
 def cache_fill_requests(spec: Spec) -> list[TrialRequest]:
-    """One request per distinct episode (dataset x seed x vocabulary) the sweep can draw."""
+    """One request per distinct episode (cell x vocabulary) the sweep can draw; each one's
+    protocol is the spec's narrowed to that one cell (its kind, targets and split kept)."""
     cells = spec.protocol.cells(spec.trial)
     varying: dict[str, list] = {
         "data.dataset": list(dict.fromkeys(c.dataset for c in cells)),
@@ -48,8 +53,9 @@ def cache_fill_requests(spec: Spec) -> list[TrialRequest]:
         for key in varying:
             if key in point.values and point.values[key] not in varying[key]:
                 varying[key].append(point.values[key])
+    one_cell = dataclasses.replace(spec.protocol, seeds=None, datasets=None, parallel_cells=None)
     return [
-        TrialRequest(spec.trial, dict(zip(varying, combo, strict=True)))
+        TrialRequest(spec.trial, dict(zip(varying, combo, strict=True)), protocol=one_cell)
         for combo in itertools.product(*varying.values())
     ]
 
@@ -85,7 +91,23 @@ def check_cluster_fits(spec: Spec) -> None:
             )
 
 
-def build_tuner(spec: Spec, paths: SweepPaths, callbacks: list, *, resume: bool):
+def placed_trainable(spec: Spec):
+    """The trainable with one bundle per cell that runs at once (the trial's own process
+    trains in the first)."""
+    from ray import tune
+
+    bundles = [cell_bundle(spec)] * spec.protocol.parallel(spec.trial)
+    return tune.with_resources(train, tune.PlacementGroupFactory(bundles))
+
+
+def build_tuner(
+    spec: Spec,
+    paths: SweepPaths,
+    callbacks: list,
+    *,
+    resume: bool,
+    budget: TimeBudget | None = None,
+):
     from ray import tune
     from ray.tune import RunConfig, TuneConfig, Tuner
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
@@ -95,9 +117,7 @@ def build_tuner(spec: Spec, paths: SweepPaths, callbacks: list, *, resume: bool)
     from orchestrator.search import SweepSearch
 
     search = spec.sweep.search
-    # one bundle per cell that runs at once; the trial's own process trains in the first
-    bundles = [cell_bundle(spec)] * spec.protocol.parallel(spec.trial)
-    trainable = tune.with_resources(train, tune.PlacementGroupFactory(bundles))
+    trainable = placed_trainable(spec)
     if resume:
         if not Tuner.can_restore(paths.experiment):
             raise UserError(
@@ -134,6 +154,7 @@ def build_tuner(spec: Spec, paths: SweepPaths, callbacks: list, *, resume: bool)
             storage_path=paths.storage,
             callbacks=[*callbacks, JsonLoggerCallback(), CSVLoggerCallback()],
             failure_config=tune.FailureConfig(max_failures=search.max_failures),
+            stop=budget,
             verbose=0,
         ),
     )

@@ -15,21 +15,32 @@ from workers.paths import default_data_root
 
 
 def _check_datasets(spec: Spec) -> list[str]:
-    """Every dataset a cell will read (the protocol's, else the trial's own)."""
+    """Every dataset a cell will read: the protocol's (datasets, or source and targets), else
+    the trial's own."""
     from workers.datasets import read_split
 
     root = spec.trial.data.root or default_data_root()
+    cells = spec.protocol.cells(spec.trial)
+    roles = {c.dataset: "source" if c.targets else "base_to_new" for c in cells}
+    roles.update({t: "target" for c in cells for t in c.targets})
     checked = []
-    for dataset in dict.fromkeys(c.dataset for c in spec.protocol.cells(spec.trial)):
+    for dataset, role in roles.items():
         try:
             splits = read_split(root, dataset)  # generates the toy world if needed
         except DataError as exc:
-            where = "protocol.datasets" if spec.protocol.datasets else "data.dataset"
-            raise DataError(f"{spec.path}: {where}: {exc}") from None
-        _check_shots(spec, dataset, splits)
+            raise DataError(f"{spec.path}: {_where(spec, role)}: {exc}") from None
+        _check_classes(spec, dataset, splits, role)
         counts = ", ".join(f"{k} {len(v)}" for k, v in splits.items())
         checked.append(f"dataset {dataset} at {Path(root).resolve()} ({counts} images)")
     return checked
+
+
+def _where(spec: Spec, role: str) -> str:
+    if role == "source":
+        return "protocol.source"
+    if role == "target":
+        return "protocol.targets"
+    return "protocol.datasets" if spec.protocol.datasets else "data.dataset"
 
 
 def _values(spec: Spec, path: str) -> set:
@@ -45,20 +56,32 @@ def _values(spec: Spec, path: str) -> set:
     return values
 
 
-def _check_shots(spec: Spec, dataset: str, splits: dict) -> None:
-    """CoOp's sampler draws shots without replacement: every base class must hold them."""
-    from workers.splits import dataset_labels, subsample_classes
+def _check_classes(spec: Spec, dataset: str, splits: dict, role: str) -> None:
+    """CoOp's sampler draws shots without replacement: every trained class must hold them
+    (every evaluated class its validation shots); pseudo-new needs base classes to split."""
+    from workers.splits import base_new_items, dataset_labels, subsample_classes
 
     shots = int(max(_values(spec, "data.shots")))
-    labels = dataset_labels(splits)
-    for split, need in (("train", shots), ("val", min(shots, 4))):
+    if role == "base_to_new":
+        try:
+            trained = base_new_items(splits, "base", pseudo_new=spec.protocol.split == "pseudo_new")
+        except DataError as exc:
+            raise DataError(f"{spec.path}: {dataset}: {exc}") from None
+        trained = {"train": trained["train"], "val": trained["val"]}
+        kind = "base"
+    else:
+        labels = dataset_labels(splits)
+        trained = {s: subsample_classes(splits[s], "all", labels) for s in ("train", "val")}
+        kind = "source" if role == "source" else "target"
+    needs = [("val", min(shots, 4))] + ([("train", shots)] if role != "target" else [])
+    for split, need in needs:
         counts: dict[int, int] = {}
-        for item in subsample_classes(splits[split], "base", labels):
+        for item in trained[split]:
             counts[item.label] = counts.get(item.label, 0) + 1
         if counts and min(counts.values()) < need:
             raise DataError(
                 f"{spec.path}: data.shots: {shots} shots need {need} {split} images in every "
-                f"base class, but the smallest class of {dataset} has {min(counts.values())}; "
+                f"{kind} class, but the smallest class of {dataset} has {min(counts.values())}; "
                 f"lower data.shots"
             )
 

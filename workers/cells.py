@@ -9,36 +9,52 @@ the whole configuration.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from workers.config import TrialConfig
 from workers.messages import CellResult
-from workers.model import load_clip
+from workers.model import load_clip, resolve_device
 from workers.protocol import Cell, Protocol, aggregate
 from workers.trial import finish_trial, start_trial, total_epochs, train_epoch
+
+COST = "cost_s"  # a cell's own seconds so far, in each of its reports
 
 # after each epoch: the configuration's metrics, each cell's, and the state to resume from
 ProtocolReport = Callable[[dict[str, float], list[CellResult], dict], None]
 
 
 class CellGroup:
-    """The cells one process trains; built once, then stepped epoch by epoch."""
+    """The cells one process trains; built once, then stepped epoch by epoch.
+
+    Every cell's own seconds (its episode, training and evaluation) are counted and reported
+    as its ``cost_s``: the cell-seconds a configuration spends.
+    """
 
     def __init__(
         self, cfg: TrialConfig, cells: Sequence[Cell], states: Mapping[str, dict] | None = None
     ) -> None:
         clip = load_clip(cfg.model)  # every cell of a configuration shares the model
         self.trainers = {}
+        self.seconds: dict[Cell, float] = {}
         starts = set()
         for cell in cells:
+            began = time.perf_counter()
             trainer, start = start_trial(
-                cell.config(cfg), clip=clip, resume_state=(states or {}).get(cell.key)
+                cell.config(cfg), cell, clip=clip, resume_state=(states or {}).get(cell.key)
             )
             self.trainers[cell] = trainer
+            self.seconds[cell] = time.perf_counter() - began
             starts.add(start)
         assert len(starts) == 1, f"cells resumed at different epochs: {starts}"
         self.start = starts.pop()
+
+    def _timed(self, cell: Cell, work: Callable[[], dict]) -> dict:
+        began = time.perf_counter()
+        metrics = work()
+        self.seconds[cell] += time.perf_counter() - began
+        return {**metrics, COST: self.seconds[cell]}
 
     def first_epoch(self) -> int:
         """The epoch training starts at: 0, or the one after a restored state's."""
@@ -46,16 +62,15 @@ class CellGroup:
 
     def epoch(self, epoch: int) -> list[tuple[Cell, dict[str, float], dict]]:
         """Each cell's epoch: (cell, its validation metrics and losses, its state)."""
-        out = []
-        for cell, trainer in self.trainers.items():
-            metrics = train_epoch(trainer, epoch)
-            out.append((cell, metrics, trainer.state(epoch)))
-        return out
+        return [
+            (cell, self._timed(cell, lambda t=trainer: train_epoch(t, epoch)), trainer.state(epoch))
+            for cell, trainer in self.trainers.items()
+        ]
 
     def evaluate(self) -> list[tuple[Cell, dict[str, float], dict]]:
         """Validation metrics without training (a configuration with nothing to train)."""
         return [
-            (cell, {"epoch": 0, **t.evaluate(t.ep.val)}, t.state(-1))
+            (cell, self._timed(cell, lambda t=t: {"epoch": 0, **t.evaluate("val")}), t.state(-1))
             for cell, t in self.trainers.items()
         ]
 
@@ -64,7 +79,8 @@ class CellGroup:
         out = []
         for cell, trainer in self.trainers.items():
             result = finish_trial(trainer)
-            out.append((CellResult(cell, result.metrics, tuple(result.reliability)), result.state))
+            metrics = self._timed(cell, lambda r=result: r.metrics)
+            out.append((CellResult(cell, metrics, tuple(result.reliability)), result.state))
         return out
 
 
@@ -84,10 +100,35 @@ class ProtocolResult:
     state: dict  # {"cells": {cell key: state}}
 
 
+def _with_cost(per_cell: list[tuple[Cell, Mapping[str, float]]], cost: Cost) -> dict[str, float]:
+    """The configuration's metrics and what it has cost so far: ``cost_cell_s`` (the sum of
+    its cells' own seconds), ``cost_wall_s`` and ``cost_gpu_s`` (wall time x GPUs held)."""
+    metrics = aggregate(per_cell)
+    metrics.pop(COST, None)  # a mean of cells' seconds means nothing
+    wall = time.monotonic() - cost.started
+    return {
+        **metrics,
+        "cost_wall_s": wall,
+        "cost_cell_s": sum(m.get(COST, 0.0) for _, m in per_cell),
+        "cost_gpu_s": wall * cost.gpus,
+    }
+
+
+@dataclass(frozen=True)
+class Cost:
+    started: float  # time.monotonic() when the configuration's trial began
+    gpus: float = 0.0  # GPUs the configuration holds while it runs
+
+
 def run_groups(
-    submits: Sequence[Submit], cfg: TrialConfig, *, report: ProtocolReport | None
+    submits: Sequence[Submit],
+    cfg: TrialConfig,
+    *,
+    report: ProtocolReport | None,
+    cost: Cost | None = None,
 ) -> ProtocolResult:
     """Step every group in lockstep; ``submits[i]`` calls group ``i``'s methods."""
+    cost = cost or Cost(time.monotonic())
 
     def each(method: str, *args) -> list:
         waits = [submit(method, *args) for submit in submits]  # remote groups start now
@@ -102,12 +143,12 @@ def run_groups(
     for method, args in steps:
         results = merged(method, *args)
         if report:
-            metrics = aggregate([(cell, m) for cell, m, _ in results])
+            metrics = _with_cost([(cell, m) for cell, m, _ in results], cost)
             cells = [CellResult(cell, m) for cell, m, _ in results]
             report(metrics, cells, {"cells": {cell.key: s for cell, _, s in results}})
     finished = merged("finish")
     return ProtocolResult(
-        metrics=aggregate([(r.cell, r.metrics) for r, _ in finished]),
+        metrics=_with_cost([(r.cell, r.metrics) for r, _ in finished], cost),
         cells=[r for r, _ in finished],
         state={"cells": {r.cell.key: s for r, s in finished}},
     )
@@ -121,8 +162,10 @@ def run_protocol(
     resume_state: dict | None = None,
 ) -> ProtocolResult:
     """Every cell of ``cfg`` in this process, in lockstep (``orch trial``, benchmarks)."""
+    cost = Cost(time.monotonic(), 1.0 if resolve_device(cfg.model.device).type == "cuda" else 0)
     states = (resume_state or {}).get("cells")
-    return run_groups([local(CellGroup(cfg, protocol.cells(cfg), states))], cfg, report=report)
+    group = CellGroup(cfg, protocol.cells(cfg), states)
+    return run_groups([local(group)], cfg, report=report, cost=cost)
 
 
-__all__ = ["CellGroup", "ProtocolResult", "local", "run_groups", "run_protocol"]
+__all__ = ["CellGroup", "Cost", "ProtocolResult", "local", "run_groups", "run_protocol"]

@@ -14,8 +14,12 @@ from workers.errors import ConfigError, did_you_mean
 
 VOCABULARIES = ("wordnet_nouns", "wordnet_near_ood", "random_words", "random_strings")
 RESAMPLE = ("step", "epoch", "never")
-# What a trial reports each epoch (validation, in %) and, prefixed test_, at its end.
-REPORTED_METRICS = ("base_acc", "new_acc", "hm", "ece_base", "ece_new", "ece")
+# What a trial reports each epoch (validation, in %) and, prefixed test_, at its end: per
+# protocol kind (base-to-new, cross-dataset); a cross-dataset cell adds, per target T,
+# target_acc/T and ece_target/T.
+BASE_TO_NEW_METRICS = ("base_acc", "new_acc", "hm", "ece_base", "ece_new", "ece")
+CROSS_DATASET_METRICS = ("source_acc", "target_acc", "hm", "ece_source", "ece_target", "ece")
+REPORTED_METRICS = tuple(dict.fromkeys(BASE_TO_NEW_METRICS + CROSS_DATASET_METRICS))
 
 
 @dataclass(frozen=True)

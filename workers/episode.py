@@ -19,7 +19,8 @@ from workers.features import encode_items, items_fingerprint, train_transform
 from workers.model import PROJECT_WEIGHTS, Clip
 from workers.paths import cache_dir as default_cache_dir
 from workers.paths import default_data_root
-from workers.splits import dataset_labels, few_shot, subsample_classes, subset_names
+from workers.protocol import Cell
+from workers.splits import base_new_items, class_names, dataset_labels, few_shot, subsample_classes
 from workers.vocab import OutlierPool, build_pool
 
 log = logging.getLogger(__name__)
@@ -32,17 +33,30 @@ class Split:
 
 
 @dataclass
+class LabelSet:
+    """Classes predicted among themselves: an image of the set is scored over its labels only."""
+
+    names: list[str]
+    inside: bool  # the trained classes (mixture weights pi_in); every other set uses pi_out
+    zero_shot: torch.Tensor  # (C, E) template features of the names
+    val: Split
+    test: Split
+
+
+@dataclass
 class Episode:
-    base_names: list[str]
-    new_names: list[str]
-    train_views: torch.Tensor  # (n_views, N, E) augmented views of the few-shot base images
+    # base-to-new: "base" (trained) and "new"; cross-dataset: the source (trained), then each
+    # target by its dataset name
+    sets: dict[str, LabelSet]
+    transfer: bool  # cross-dataset: metrics compare the source with its targets
+    train_views: torch.Tensor  # (n_views, N, E) augmented views of the few-shot trained images
     train_labels: torch.Tensor  # (N,)
-    val: dict[str, Split]  # "base", "new"
-    test: dict[str, Split]
-    zero_shot_base: torch.Tensor  # (C_b, E) template features of the base names
-    zero_shot_new: torch.Tensor  # (C_n, E)
     pool: OutlierPool
     pool_zero_shot: torch.Tensor  # (P, E) template features of the outlier words
+
+    @property
+    def trained(self) -> LabelSet:
+        return next(s for s in self.sets.values() if s.inside)
 
 
 def model_identity(cfg: TrialConfig) -> dict:
@@ -92,49 +106,89 @@ def text_features(clip: Clip, names: list[str], template: str, cache: Path, key:
     )["feats"]
 
 
-def prepare_episode(clip: Clip, cfg: TrialConfig) -> Episode:
-    """Check every input first (shots, vocabulary), then fill or read the shared caches."""
+@dataclass
+class _Classes:
+    """One label set's items before any feature is computed."""
+
+    names: list[str]
+    val: list[Datum]
+    test: list[Datum]
+
+
+def _base_to_new(splits, cfg: TrialConfig, pseudo_new: bool) -> tuple[list[Datum], dict]:
+    seed, val_shots = cfg.train.seed, min(cfg.data.shots, 4)
+    sets = {}
+    for subset in ("base", "new"):
+        items = base_new_items(splits, subset, pseudo_new=pseudo_new)
+        val = few_shot(items["val"], val_shots, seed, split="val")
+        sets[subset] = _Classes(class_names(items["train"]), val, items["test"])
+    train = base_new_items(splits, "base", pseudo_new=pseudo_new)["train"]
+    return few_shot(train, cfg.data.shots, seed), sets
+
+
+def _all_classes(splits, cfg: TrialConfig) -> _Classes:
+    items = {
+        name: subsample_classes(part, "all", dataset_labels(splits))
+        for name, part in splits.items()
+    }
+    val = few_shot(items["val"], min(cfg.data.shots, 4), cfg.train.seed, split="val")
+    return _Classes(class_names(items["train"]), val, items["test"])
+
+
+def prepare_episode(clip: Clip, cfg: TrialConfig, cell: Cell | None = None) -> Episode:
+    """Check every input first (shots, vocabulary), then fill or read the shared caches.
+
+    ``cell`` (default: ``cfg``'s own dataset and seed, base-to-new) says which classes are
+    trained and evaluated; a pseudo-new cell reads nothing of the real new classes.
+    """
     cache = default_cache_dir()
     root = cfg.data.root or default_data_root()
+    cell = cell or Cell(cfg.data.dataset, cfg.train.seed)
     splits = read_split(root, cfg.data.dataset)
-    seed, val_shots = cfg.train.seed, min(cfg.data.shots, 4)
-    labels = dataset_labels(splits)  # one base/new boundary for every split
-    base_train = few_shot(subsample_classes(splits["train"], "base"), cfg.data.shots, seed)
-    val_items = {
-        s: few_shot(subsample_classes(splits["val"], s, labels), val_shots, seed, split="val")
-        for s in ("base", "new")
-    }
-    base_names, new_names = subset_names(splits, "base"), subset_names(splits, "new")
-    key = {"model": model_identity(cfg), "dataset": cfg.data.dataset}
+    if cell.targets:  # learn on every source class; each target is a label set of its own
+        train = few_shot(subsample_classes(splits["train"], "all"), cfg.data.shots, cfg.train.seed)
+        classes = {cfg.data.dataset: _all_classes(splits, cfg)}
+        for target in cell.targets:
+            classes[target] = _all_classes(read_split(root, target), cfg)
+    else:
+        train, classes = _base_to_new(splits, cfg, cell.pseudo_new)
+    trained, *others = classes
+    model = model_identity(cfg)
 
     def encode(names):
-        return text_features(clip, list(names), cfg.data.template, cache, {"model": key["model"]})
+        return text_features(clip, list(names), cfg.data.template, cache, {"model": model})
 
     pool = OutlierPool(cfg.method.outlier_vocab, (), 0)  # CoOp and KgCoOp draw no outliers
     if cfg.method.lam or cfg.method.mixture:
         pool = build_pool(
             cfg.method.outlier_vocab,
-            base_names=base_names,
-            new_names=new_names,
+            base_names=classes[trained].names,
+            new_names=[n for name in others for n in classes[name].names],  # diagnostic only
             encode=encode,
             near_ood_k=cfg.method.near_ood_k,
             pool_size=cfg.method.pool_size,
-            seed=seed,
+            seed=cfg.train.seed,
         )
     if pool.new_class_overlap:
         overlap = pool.new_class_overlap
-        log.info("outlier pool %s: %d words equal a new class name", pool.name, overlap)
+        log.info("outlier pool %s: %d words equal an evaluated class name", pool.name, overlap)
+    key = {"model": model, "dataset": cfg.data.dataset}
     eval_key = {**key, "transform": repr(clip.preprocess)}
-    test_items = {s: subsample_classes(splits["test"], s, labels) for s in ("base", "new")}
+    sets = {
+        name: LabelSet(
+            names=c.names,
+            inside=name == trained,
+            zero_shot=encode(c.names),
+            val=_encode(clip, c.val, cache, eval_key),
+            test=_encode(clip, c.test, cache, eval_key),
+        )
+        for name, c in classes.items()
+    }
     return Episode(
-        base_names=base_names,
-        new_names=new_names,
-        train_views=_train_views(clip, base_train, cfg, cache, {**key, "split": "train"}),
-        train_labels=torch.tensor([d.label for d in base_train]),
-        val={s: _encode(clip, items, cache, eval_key) for s, items in val_items.items()},
-        test={s: _encode(clip, items, cache, eval_key) for s, items in test_items.items()},
-        zero_shot_base=encode(base_names),
-        zero_shot_new=encode(new_names),
+        sets=sets,
+        transfer=bool(cell.targets),
+        train_views=_train_views(clip, train, cfg, cache, {**key, "split": "train"}),
+        train_labels=torch.tensor([d.label for d in train]),
         pool=pool,
         pool_zero_shot=encode(pool.words) if pool.words else torch.empty(0, 0),
     )

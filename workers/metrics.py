@@ -90,3 +90,33 @@ def base_new_metrics(
     out["hm"] = harmonic_mean(out["base_acc"], out["new_acc"])
     out["ece"] = (out["ece_base"] + out["ece_new"]) / 2
     return out
+
+
+def transfer_metrics(
+    probs: Mapping[str, torch.Tensor],
+    labels: Mapping[str, torch.Tensor],
+    source: str,
+    n_bins: int = 10,
+) -> dict[str, float]:
+    """The cross-dataset protocol's numbers, in %, from the source's and each target's
+    predictions (each over its own dataset's labels): ``source_acc``, ``ece_source``, per
+    target ``target_acc/<target>`` and ``ece_target/<target>``, their means ``target_acc``
+    and ``ece_target``, ``hm`` = HM(source_acc, target_acc) and ``ece`` = the mean of
+    ``ece_source`` and ``ece_target``."""
+    targets = [name for name in probs if name != source]
+    if not targets:
+        raise ValueError("transfer_metrics needs at least one target beside the source")
+    out = {
+        "source_acc": 100 * accuracy(probs[source], labels[source]),
+        "ece_source": 100 * expected_calibration_error(probs[source], labels[source], n_bins),
+    }
+    for target in targets:
+        out[f"target_acc/{target}"] = 100 * accuracy(probs[target], labels[target])
+        out[f"ece_target/{target}"] = 100 * expected_calibration_error(
+            probs[target], labels[target], n_bins
+        )
+    out["target_acc"] = sum(out[f"target_acc/{t}"] for t in targets) / len(targets)
+    out["ece_target"] = sum(out[f"ece_target/{t}"] for t in targets) / len(targets)
+    out["hm"] = harmonic_mean(out["source_acc"], out["target_acc"])
+    out["ece"] = (out["ece_source"] + out["ece_target"]) / 2
+    return out

@@ -1,9 +1,12 @@
-"""The papers' protocol: a configuration is scored over cells (datasets x seeds).
+"""The papers' protocols: a configuration is scored over cells (datasets x seeds).
 
 A cell is one dataset and one seed of a configuration; the configuration's objective values
-are the means over its cells, reported beside their spread and the per-dataset means. Pure
-Python: the spec builds a ``Protocol``, the trainable expands it into cells and combines
-their metrics here.
+are the means over its cells, reported beside their spread and the per-dataset means. Two
+kinds: ``base_to_new`` (CoCoOp: learn on a dataset's base classes, evaluate on its base and
+new classes; with ``split="pseudo_new"`` both come from inside the base classes, for
+leak-free selection) and ``cross_dataset`` (learn on every class of a source, evaluate on
+every class of each target). Pure Python: the spec builds a ``Protocol``, the trainable
+expands it into cells and combines their metrics here.
 """
 
 from __future__ import annotations
@@ -14,8 +17,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from workers.config import TrialConfig
+from workers.config import BASE_TO_NEW_METRICS, CROSS_DATASET_METRICS, TrialConfig
 from workers.errors import ConfigError
+
+KINDS = ("base_to_new", "cross_dataset")
+SPLITS = ("val", "pseudo_new")  # what selection validates on: real new classes, or pseudo-new
+KEYS = ("kind", "seeds", "datasets", "source", "targets", "parallel_cells", "split")
 
 SPREAD = ("hm", "ece")  # metrics whose standard deviation over cells is reported
 PER_DATASET = ("base_acc", "new_acc", "hm", "ece")  # metrics averaged per dataset too
@@ -23,8 +30,14 @@ PER_DATASET = ("base_acc", "new_acc", "hm", "ece")  # metrics averaged per datas
 
 @dataclass(frozen=True)
 class Cell:
+    """One dataset and seed. ``targets``: learn on every class of ``dataset`` and evaluate on
+    every class of each target (cross-dataset); else base-to-new on ``dataset``, where
+    ``pseudo_new`` splits the base classes again and never touches the real new classes."""
+
     dataset: str
     seed: int
+    targets: tuple[str, ...] = ()
+    pseudo_new: bool = False
 
     @property
     def key(self) -> str:
@@ -37,18 +50,26 @@ class Cell:
 @dataclass(frozen=True)
 class Protocol:
     """``seeds`` and ``datasets`` default to the trial's own ``train.seed`` and
-    ``data.dataset``; ``parallel_cells`` bounds how many cells run at once (None: all)."""
+    ``data.dataset``; ``parallel_cells`` bounds how many cells run at once (None: all).
+    ``cross_dataset`` learns on ``source`` and evaluates on ``targets`` instead of datasets."""
 
     seeds: tuple[int, ...] | None = None
     datasets: tuple[str, ...] | None = None
     parallel_cells: int | None = None
+    kind: str = "base_to_new"
+    source: str | None = None
+    targets: tuple[str, ...] | None = None
+    split: str = "val"  # the spec's selection.split
 
     def __post_init__(self) -> None:
-        for key, values in (("seeds", self.seeds), ("datasets", self.datasets)):
+        if self.kind not in KINDS:
+            raise ConfigError(f"protocol.kind: one of {list(KINDS)} is needed, got {self.kind!r}")
+        for key in ("seeds", "datasets", "targets"):
+            values = getattr(self, key)
             if values is not None and not values:
                 raise ConfigError(
                     f"protocol.{key}: an empty list leaves no cell to run; give at least one "
-                    f"value or drop the key (default: the trial's own)"
+                    f"value or drop the key"
                 )
             if values is not None and len(set(values)) != len(values):
                 raise ConfigError(f"protocol.{key}: values must be distinct, got {list(values)}")
@@ -63,12 +84,58 @@ class Protocol:
                 f"protocol.parallel_cells: parallel_cells >= 1 must hold, but got "
                 f"{self.parallel_cells!r}"
             )
+        if self.split not in SPLITS:
+            raise ConfigError(
+                f"selection.split: one of {list(SPLITS)} is needed, got {self.split!r}"
+            )
+        if self.kind == "cross_dataset":
+            self._check_cross_dataset()
+        elif self.source is not None or self.targets is not None:
+            raise ConfigError(
+                "protocol.source/targets: only a cross-dataset protocol has them; add "
+                "'kind: cross_dataset' to protocol or drop source and targets"
+            )
+
+    def _check_cross_dataset(self) -> None:
+        if not self.source:
+            raise ConfigError(
+                "protocol.source: a cross_dataset protocol learns on one source dataset; "
+                "add e.g. 'source: toy_source'"
+            )
+        if not self.targets:
+            raise ConfigError(
+                "protocol.targets: a cross_dataset protocol evaluates on target datasets; "
+                "add e.g. 'targets: [toyworld, toy_textures]'"
+            )
+        if self.source in self.targets:
+            raise ConfigError(
+                f"protocol.targets: the source '{self.source}' is also a target; transfer is "
+                "measured on other datasets: remove it from targets"
+            )
+        if self.datasets is not None:
+            raise ConfigError(
+                "protocol.datasets: a cross_dataset protocol learns on protocol.source and "
+                "evaluates on protocol.targets; drop datasets"
+            )
+        if self.split == "pseudo_new":
+            raise ConfigError(
+                "selection.split: pseudo_new holds out base classes of a base_to_new protocol; "
+                "a cross_dataset protocol's new classes are its targets: use split: val"
+            )
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """What each of this protocol's cells reports, per epoch and (``test_``) at its end."""
+        return CROSS_DATASET_METRICS if self.kind == "cross_dataset" else BASE_TO_NEW_METRICS
 
     def cells(self, cfg: TrialConfig) -> list[Cell]:
         """Dataset-major: every seed of the first dataset, then the next dataset's."""
-        datasets = self.datasets or (cfg.data.dataset,)
         seeds = self.seeds or (cfg.train.seed,)
-        return [Cell(d, s) for d in datasets for s in seeds]
+        if self.kind == "cross_dataset":
+            return [Cell(self.source, s, tuple(self.targets)) for s in seeds]
+        datasets = self.datasets or (cfg.data.dataset,)
+        pseudo = self.split == "pseudo_new"
+        return [Cell(d, s, pseudo_new=pseudo) for d in datasets for s in seeds]
 
     def parallel(self, cfg: TrialConfig) -> int:
         """How many cells run at once: one bundle of resources each."""
@@ -76,30 +143,44 @@ class Protocol:
         return min(n, self.parallel_cells or n)
 
     def to_dict(self) -> dict[str, Any]:
+        def listed(values):
+            return list(values) if values is not None else None
+
         return {
-            "seeds": list(self.seeds) if self.seeds is not None else None,
-            "datasets": list(self.datasets) if self.datasets is not None else None,
+            "kind": self.kind,
+            "seeds": listed(self.seeds),
+            "datasets": listed(self.datasets),
+            "source": self.source,
+            "targets": listed(self.targets),
             "parallel_cells": self.parallel_cells,
+            "split": self.split,
         }
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None) -> Protocol:
         raw = dict(raw or {})
-        unknown = set(raw) - {"seeds", "datasets", "parallel_cells"}
+        unknown = set(raw) - set(KEYS)
         if unknown:
             raise ConfigError(
-                f"protocol: unknown key(s) {sorted(unknown)}; known: seeds, datasets, "
-                "parallel_cells"
+                f"protocol: unknown key(s) {sorted(unknown)}; known: {', '.join(KEYS[:-1])}"
             )
-        for key in ("seeds", "datasets"):
+        for key in ("seeds", "datasets", "targets"):
             if raw.get(key) is not None and not isinstance(raw[key], list | tuple):
                 raise ConfigError(f"protocol.{key}: a list is needed, got {raw[key]!r}")
+        if raw.get("source") is not None and not isinstance(raw["source"], str):
+            raise ConfigError(f"protocol.source: one dataset name is needed, got {raw['source']!r}")
+
+        def names(key: str) -> tuple[str, ...] | None:
+            return tuple(str(d) for d in raw[key]) if raw.get(key) is not None else None
+
         return cls(
             seeds=tuple(raw["seeds"]) if raw.get("seeds") is not None else None,
-            datasets=tuple(str(d) for d in raw["datasets"])
-            if raw.get("datasets") is not None
-            else None,
+            datasets=names("datasets"),
             parallel_cells=raw.get("parallel_cells"),
+            kind=raw.get("kind") or "base_to_new",
+            source=raw.get("source"),
+            targets=names("targets"),
+            split=raw.get("split") or "val",
         )
 
 

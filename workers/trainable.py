@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import platform
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from workers.cells import CellGroup, Submit, local, run_groups
+from workers.cells import CellGroup, Cost, Submit, local, run_groups
 from workers.episode import prepare_episode
 from workers.messages import CELLS, CHECKPOINT, FINAL, CellResult, TrialRequest
 from workers.model import load_clip
@@ -95,18 +96,29 @@ def _cell_groups(request: TrialRequest, states: dict | None) -> list[Submit]:
     return [local(CellGroup(cfg, dealt[0], states)), *submits]
 
 
+def _gpus_held() -> float:
+    from ray.util.placement_group import get_current_placement_group
+
+    placement = get_current_placement_group()
+    return sum(b.get("GPU", 0) for b in placement.bundle_specs) if placement else 0.0
+
+
 def train_trial(config: dict[str, Any]) -> None:
     """The function trainable handed to ``ray.tune.Tuner``."""
+    cost = Cost(time.monotonic(), _gpus_held())
     request = TrialRequest.from_ray(config)
     restored = _restored_state()
     submits = _cell_groups(request, (restored or {}).get("cells"))
-    result = run_groups(submits, request.config(), report=_report)
+    result = run_groups(submits, request.config(), report=_report, cost=cost)
     final = {**result.metrics, "node": node_name(), FINAL: 1}
     _report(final, result.cells, result.state)  # its checkpoint holds the learned prompts
 
 
 def fill_cache(request: TrialRequest) -> int:
-    """Compute every image and text feature one episode's trials will read."""
+    """Compute every image and text feature the request's cells will read."""
     cfg = request.config()
-    prepare_episode(load_clip(cfg.model), cfg)
-    return 1
+    clip = load_clip(cfg.model)
+    cells = request.cells()
+    for cell in cells:
+        prepare_episode(clip, cell.config(cfg), cell)
+    return len(cells)

@@ -21,10 +21,11 @@ from workers.episode import Episode, prepare_episode
 from workers.errors import TrainingDiverged
 from workers.losses import dor_loss, entropy_hinge, kg_loss, prompt_objective
 from workers.messages import ReliabilityDiagram
-from workers.metrics import base_new_metrics, reliability_bins
+from workers.metrics import base_new_metrics, reliability_bins, transfer_metrics
 from workers.mixture import IN, OUT, SPECIALIZED, CoAWeights, mixture_logits
 from workers.model import Clip, load_clip
 from workers.prompts import WordPrompts, create_prompt_learner, encode_prompts, freeze_prompts
+from workers.protocol import Cell
 from workers.vocab import OutlierSampler
 
 # called after every epoch with its validation metrics and the state to resume from
@@ -51,12 +52,15 @@ class Trainer:
             n_ctx=p.n_ctx,
             ctx_init=p.ctx_init,
             class_position=p.class_position,
-            n_classes_specific=len(episode.base_names) if p.class_specific else 0,
+            n_classes_specific=len(episode.trained.names) if p.class_specific else 0,
             shared_prefix=p.shared_prefix,
         )
         self.weights = CoAWeights(m.specialized_init).to(self.device)
-        self.frozen_base = freeze_prompts(clip, episode.base_names, p.n_ctx)
-        self.frozen_new = freeze_prompts(clip, episode.new_names, p.n_ctx)
+        self.frozen = {
+            name: freeze_prompts(clip, labels.names, p.n_ctx)
+            for name, labels in episode.sets.items()
+        }
+        self.frozen_trained = next(self.frozen[n] for n, s in episode.sets.items() if s.inside)
         self.pool_prompts = WordPrompts(clip, episode.pool.words, p.n_ctx)
         self.sampler = OutlierSampler(
             len(episode.pool.words), resample_every=m.resample_every, seed=cfg.train.seed
@@ -93,11 +97,11 @@ class Trainer:
         so neither term ever moves the context (also in one-stage optimisation).
         """
         t1_base = t1_base.detach()
-        s0 = self.scale * img @ self.ep.zero_shot_base.to(self.device).T  # (N, C_b)
+        s0 = self.scale * img @ self.ep.trained.zero_shot.to(self.device).T  # (N, C_b)
         s1 = self.scale * img @ t1_base.T  # (N, C_b)
         ce_mix = F.cross_entropy(mixture_logits(s0, s1, self.weights.group(IN)), labels)
         with torch.no_grad():
-            t1_out, t0_out = self.outliers(len(self.ep.base_names), new_epoch)
+            t1_out, t0_out = self.outliers(len(self.ep.trained.names), new_epoch)
         hinge = entropy_hinge(
             self.scale * img @ t0_out.T,
             self.scale * img @ t1_out.T,
@@ -108,10 +112,10 @@ class Trainer:
 
     def prompt_step(self, img, labels, new_epoch) -> dict:
         m = self.cfg.method
-        t1 = self.tuned(self.frozen_base)  # (C_b, E)
+        t1 = self.tuned(self.frozen_trained)  # (C_b, E)
         logits = self.scale * img @ t1.T  # (N, C_b)
         dor = dor_loss(*self.outliers(m.outlier_batch, new_epoch)) if m.lam else None
-        kg = kg_loss(t1, self.ep.zero_shot_base.to(self.device)) if m.lam_kg else None
+        kg = kg_loss(t1, self.ep.trained.zero_shot.to(self.device)) if m.lam_kg else None
         total, parts = prompt_objective(
             logits, labels, w=m.w, dor=dor, lam=m.lam, kg=kg, lam_kg=m.lam_kg
         )
@@ -174,7 +178,7 @@ class Trainer:
 
     def weight_epoch(self) -> dict:
         with torch.no_grad():
-            t1_base = self.tuned(self.frozen_base).float()
+            t1_base = self.tuned(self.frozen_trained).float()
         sums: dict[str, float] = {}
         steps = 0
         for i, (img, labels) in enumerate(self.batches()):
@@ -185,24 +189,29 @@ class Trainer:
 
     # ---- evaluation ----------------------------------------------------------------------
     @torch.no_grad()
-    def probs(self, feats: torch.Tensor, subset: str) -> torch.Tensor:
-        """Class probabilities of images over the subset's own labels. -> (N, C)"""
-        base = subset == "base"
+    def probs(self, feats: torch.Tensor, label_set: str) -> torch.Tensor:
+        """Class probabilities of images over one label set's own labels. -> (N, C)"""
+        labels = self.ep.sets[label_set]
         img = self.to_device(feats.float())
-        t1 = self.tuned(self.frozen_base if base else self.frozen_new).float()
+        t1 = self.tuned(self.frozen[label_set]).float()
         s1 = self.scale * img @ t1.T
         if not self.cfg.method.mixture:
             return s1.softmax(-1)
-        t0 = (self.ep.zero_shot_base if base else self.ep.zero_shot_new).to(self.device)
-        s0 = self.scale * img @ t0.T
-        return mixture_logits(s0, s1, self.weights.group(IN if base else OUT)).softmax(-1)
+        s0 = self.scale * img @ labels.zero_shot.to(self.device).T
+        group = self.weights.group(IN if labels.inside else OUT)
+        return mixture_logits(s0, s1, group).softmax(-1)
 
-    def evaluate(self, splits: dict, prefix: str = "") -> dict[str, float]:
-        out = base_new_metrics(
-            {s: self.probs(splits[s].feats, s).cpu() for s in ("base", "new")},
-            {s: splits[s].labels for s in ("base", "new")},
-            self.cfg.train.n_bins,
-        )
+    def evaluate(self, split: str, prefix: str = "") -> dict[str, float]:
+        """Metrics (in %) on the ``val`` or ``test`` images of every label set."""
+        data = {name: getattr(labels, split) for name, labels in self.ep.sets.items()}
+        probs = {name: self.probs(d.feats, name).cpu() for name, d in data.items()}
+        targets = {name: d.labels for name, d in data.items()}
+        n_bins = self.cfg.train.n_bins
+        if self.ep.transfer:
+            source = next(n for n, s in self.ep.sets.items() if s.inside)
+            out = transfer_metrics(probs, targets, source, n_bins)
+        else:
+            out = base_new_metrics(probs, targets, n_bins)
         pi = self.weights().detach().cpu()
         if self.cfg.method.mixture:
             out["pi_in"], out["pi_out"] = pi[IN, SPECIALIZED].item(), pi[OUT, SPECIALIZED].item()
@@ -250,11 +259,11 @@ class TrialResult:
 
 
 def reliability(trainer: Trainer, split: str) -> list[ReliabilityDiagram]:
-    splits = getattr(trainer.ep, split)
     diagrams = []
-    for subset in ("base", "new"):
-        probs = trainer.probs(splits[subset].feats, subset).cpu()
-        bins = reliability_bins(probs, splits[subset].labels, trainer.cfg.train.n_bins)
+    for subset, labels in trainer.ep.sets.items():
+        data = getattr(labels, split)
+        probs = trainer.probs(data.feats, subset).cpu()
+        bins = reliability_bins(probs, data.labels, trainer.cfg.train.n_bins)
         diagrams.append(
             ReliabilityDiagram(
                 split=split,
@@ -269,11 +278,16 @@ def reliability(trainer: Trainer, split: str) -> list[ReliabilityDiagram]:
 
 
 def start_trial(
-    cfg: TrialConfig, *, clip: Clip | None = None, resume_state: dict | None = None
+    cfg: TrialConfig,
+    cell: Cell | None = None,
+    *,
+    clip: Clip | None = None,
+    resume_state: dict | None = None,
 ) -> tuple[Trainer, int]:
-    """A trainer for ``cfg`` and the epoch it starts at (after ``resume_state``'s, if any)."""
+    """A trainer for ``cfg`` (on ``cell``'s classes: default, its own dataset's base and new)
+    and the epoch it starts at (after ``resume_state``'s, if any)."""
     clip = clip or load_clip(cfg.model)
-    trainer = Trainer(clip, cfg, prepare_episode(clip, cfg))
+    trainer = Trainer(clip, cfg, prepare_episode(clip, cfg, cell))
     return trainer, trainer.load(resume_state) if resume_state is not None else 0
 
 
@@ -289,12 +303,12 @@ def train_epoch(trainer: Trainer, epoch: int) -> dict[str, float]:
             + ", ".join(f"{k} = {v}" for k, v in bad.items())
             + f"; lower train.lr (now {t.lr:g}) or train.weight_lr (now {t.weight_lr:g})"
         )
-    return {"epoch": epoch + 1, **trainer.evaluate(trainer.ep.val), **losses}
+    return {"epoch": epoch + 1, **trainer.evaluate("val"), **losses}
 
 
 def finish_trial(trainer: Trainer) -> TrialResult:
     ep = trainer.ep
-    final = {**trainer.evaluate(ep.val), **trainer.evaluate(ep.test, "test_")}
+    final = {**trainer.evaluate("val"), **trainer.evaluate("test", "test_")}
     final["pool_new_class_overlap"] = ep.pool.new_class_overlap
     return TrialResult(
         metrics=final,
@@ -314,7 +328,7 @@ def run_trial(
     """
     trainer, start = start_trial(cfg, resume_state=resume_state)
     if total_epochs(cfg) == 0 and report:  # zero-shot: nothing to train, one report
-        report({"epoch": 0, **trainer.evaluate(trainer.ep.val)}, trainer.state(-1))
+        report({"epoch": 0, **trainer.evaluate("val")}, trainer.state(-1))
     for epoch in range(start, total_epochs(cfg)):
         metrics = train_epoch(trainer, epoch)
         if report:

@@ -9,8 +9,6 @@ from orchestrator.baselines import BASELINES, baseline_overrides
 from orchestrator.commands.common import add_spec_arguments
 from orchestrator.spec import load_spec, parse_overrides
 
-SHOWN = ("base_acc", "new_acc", "hm", "ece_base", "ece_new", "ece")
-
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("trial", help="train and evaluate one configuration (no Ray)")
@@ -31,10 +29,12 @@ def run(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec, {**overrides, **parse_overrides(args.overrides)})
     from workers.cells import run_protocol  # the data plane: imports torch
 
+    shown = spec.protocol.metrics
+
     def report(metrics: dict, _cells, _state) -> None:
         if not args.quiet and not args.json:
-            shown = "  ".join(f"{k} {metrics[k]:6.2f}" for k in SHOWN if k in metrics)
-            print(f"epoch {int(metrics['epoch']):3d}  {shown}  loss {metrics.get('loss', 0):.3f}")
+            line = "  ".join(f"{k} {metrics[k]:6.2f}" for k in shown if k in metrics)
+            print(f"epoch {int(metrics['epoch']):3d}  {line}  loss {metrics.get('loss', 0):.3f}")
 
     result = run_protocol(spec.trial, spec.protocol, report=report)
     final = result.metrics
@@ -43,15 +43,27 @@ def run(args: argparse.Namespace) -> int:
         return 0
     cells = len(result.cells)
     print(f"final (validation | test){f', mean over {cells} cells' if cells > 1 else ''}:")
-    for key in SHOWN:
-        print(f"  {key:<9} {final[key]:6.2f} | {final['test_' + key]:6.2f}")
+    for key in shown:
+        print(f"  {key:<10} {final[key]:6.2f} | {final['test_' + key]:6.2f}")
     if cells > 1:
         for key in ("hm", "ece"):
             std = f"{key}_std"
-            print(f"  {std:<9} {final[std]:6.2f} | {final['test_' + std]:6.2f}")
+            print(f"  {std:<10} {final[std]:6.2f} | {final['test_' + std]:6.2f}")
+    if spec.protocol.kind == "cross_dataset":
+        for target in spec.protocol.targets:
+            acc, ece = f"target_acc/{target}", f"ece_target/{target}"
+            print(
+                f"  {target}: acc {final[acc]:.2f} | {final['test_' + acc]:.2f}"
+                f", ece {final[ece]:.2f} | {final['test_' + ece]:.2f}"
+            )
+    elif cells > 1:
         for dataset in dict.fromkeys(c.cell.dataset for c in result.cells):
             print(
                 f"  {dataset}: hm {final['hm/' + dataset]:.2f} | {final['test_hm/' + dataset]:.2f}"
                 f", ece {final['ece/' + dataset]:.2f} | {final['test_ece/' + dataset]:.2f}"
             )
+    print(
+        f"cost: {final['cost_wall_s']:.1f} s wall, {final['cost_cell_s']:.1f} cell-seconds, "
+        f"{final['cost_gpu_s']:.1f} GPU-seconds"
+    )
     return 0

@@ -47,7 +47,7 @@ def test_coop_equals_a_plain_coop_loop(clip):
     # an independent plain CoOp loop: CE only, SGD, cosine lr, same seed and batch draws
     torch.manual_seed(cfg.train.seed)
     learner = create_prompt_learner(clip, n_ctx=4, ctx_init="a photo of a")
-    frozen = freeze_prompts(clip, episode.base_names, 4)
+    frozen = freeze_prompts(clip, episode.sets["base"].names, 4)
     opt = torch.optim.SGD([learner.ctx], lr=cfg.train.lr, momentum=0.9)
     gen = torch.Generator().manual_seed(cfg.train.seed)
     n = episode.train_labels.shape[0]
@@ -112,8 +112,8 @@ def test_large_margin_drives_new_class_mixture_to_zero_shot(clip):
         trainer.weight_epoch()
     after = trainer.weights.group(OUT)[SPECIALIZED].item()
     assert after < 0.05 < before
-    feats = episode.val["new"].feats
-    zero_shot = (clip.logit_scale * feats @ episode.zero_shot_new.T).softmax(-1)
+    feats = episode.sets["new"].val.feats
+    zero_shot = (clip.logit_scale * feats @ episode.sets["new"].zero_shot.T).softmax(-1)
     torch.testing.assert_close(trainer.probs(feats, "new"), zero_shot, atol=0.05, rtol=0)
 
 
@@ -157,8 +157,10 @@ def test_zero_shot_baseline_equals_the_template(clip):
     cfg = small(train__epochs=0)
     final = run_trial(cfg).metrics
     episode = prepare_episode(clip, cfg)
-    probs = (clip.logit_scale * episode.test["new"].feats @ episode.zero_shot_new.T).softmax(-1)
-    acc = 100 * (probs.argmax(-1) == episode.test["new"].labels).float().mean().item()
+    probs = (
+        clip.logit_scale * episode.sets["new"].test.feats @ episode.sets["new"].zero_shot.T
+    ).softmax(-1)
+    acc = 100 * (probs.argmax(-1) == episode.sets["new"].test.labels).float().mean().item()
     assert final["test_new_acc"] == pytest.approx(acc, abs=1e-4)
 
 
