@@ -16,24 +16,10 @@ from pathlib import Path
 
 from orchestrator.spec import Spec
 from orchestrator.storage import SHARED_SCHEMES, is_uri
+from orchestrator.upload import UPLOAD_EXCLUDES
 from workers.errors import ClusterError, JobFailed, UserError
 from workers.paths import PROJECT_ROOT
 
-# Never uploaded (Ray also honours .gitignore): environments, datasets, caches, local stores.
-UPLOAD_EXCLUDES = [
-    ".git",
-    ".venv",
-    ".orch",
-    "/data",
-    "orch_runs",
-    "mlruns",
-    "mlartifacts",
-    "*.db",
-    "__pycache__",
-    ".pytest_cache",
-    ".ruff_cache",
-    "*.egg-info",
-]
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 
 

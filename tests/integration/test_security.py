@@ -1,4 +1,5 @@
-"""A local Ray instance started by ``ray_init`` listens on loopback only, with token auth on.
+"""A local Ray instance started by ``ray_init`` listens on loopback only, with token auth on;
+``orch submit`` never echoes a secret.
 
 The sockets are read from /proc (the listening TCP sockets of /proc/net/tcp and tcp6, matched
 by inode to the file descriptors of the Ray process tree), so the check needs neither ``ss``
@@ -9,13 +10,14 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, assert_one_line_error, run_orch
 from tests.integration.cluster import stop_group
 
 TCP_LISTEN = "0A"
@@ -149,3 +151,22 @@ def test_local_ray_listens_on_loopback_only_and_keeps_token_auth(tmp_path):
             pass
         stop_group(child, grace_s=5)
         log.close()
+
+
+def test_orch_submit_refuses_a_pasted_token_in_one_line_that_hides_it():
+    token = "tok-" + "9" * 12
+    result = run_orch(
+        "submit",
+        "search_spaces/cocoa.yaml",
+        "--address",
+        "http://127.0.0.1:9",
+        "--tracking-uri",
+        "http://127.0.0.1:9",
+        "--storage",
+        "s3://bucket/runs",
+        "--env",
+        token,
+    )
+    line = assert_one_line_error(result, "--env", "KEY=VALUE")
+    assert token not in result.stdout + result.stderr, line
+    assert re.search(r"\d+-character value", line)
