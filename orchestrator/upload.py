@@ -4,7 +4,8 @@ The project folder travels as the job's ``working_dir``. Secrets, version contro
 environments, datasets and local stores never do: ``UPLOAD_EXCLUDES`` holds them back even
 where a .gitignore does not (or Ray is told to skip it), and ``upload_files`` lists what is
 left with Ray's own walk, so the line ``orch submit`` prints counts what Ray packs.
-The job's environment is shown with every secret-looking value masked.
+The job's environment is shown with every secret-looking value masked, and a secret passed
+with ``--env`` draws a warning: Ray logs a job's environment on every node.
 """
 
 from __future__ import annotations
@@ -98,6 +99,18 @@ def looks_secret(key: str) -> bool:
 def shown_env(env: dict[str, str]) -> str:
     """``K=V`` pairs for printing, the value of every secret-looking key as ``***``."""
     return " ".join(f"{k}={MASK if looks_secret(k) else v}" for k, v in env.items())
+
+
+def secret_env_note(env: dict[str, str]) -> str | None:
+    """A warning for ``--env`` secrets, which Ray itself keeps in plain text."""
+    secret = [k for k in env if looks_secret(k)]
+    if not secret:
+        return None
+    return (
+        f"note: --env {', '.join(secret)} looks secret; Ray writes a job's environment, values "
+        "included, into every node's runtime_env_agent.log and the job's info: where you can, "
+        "set it on the nodes instead"
+    )
 
 
 def parse_env(pairs: list[str]) -> dict[str, str]:

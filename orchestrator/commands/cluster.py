@@ -74,6 +74,8 @@ def run_submit(args: argparse.Namespace) -> int:
     runtime_env = submit.runtime_env(env=env, pip=args.pip)
     print(upload.describe_upload(PROJECT_ROOT, upload.upload_files(PROJECT_ROOT)), flush=True)
     print(f"job environment: {upload.shown_env(runtime_env['env_vars'])}", flush=True)
+    if note := upload.secret_env_note(env):
+        print(note, flush=True)
     job_id = submit.submit_job(
         client,
         entrypoint=submit.entrypoint(

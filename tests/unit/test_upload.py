@@ -13,6 +13,7 @@ from orchestrator.upload import (
     describe_upload,
     looks_secret,
     parse_env,
+    secret_env_note,
     shown_env,
     upload_files,
 )
@@ -128,12 +129,18 @@ def test_secret_looking_keys_are_masked(key):
     assert line == f"ORCH_HOME=/mnt/orch {key}=***"
 
 
-def test_the_job_environment_line_never_shows_the_token(monkeypatch):
+def test_the_token_stays_out_of_the_jobs_environment_and_its_line(monkeypatch):
     monkeypatch.setenv("RAY_AUTH_TOKEN", "tok-4f1a9")
     env_vars = submit.runtime_env(env={"ORCH_HOME": "/mnt/orch"}, pip=False)["env_vars"]
-    assert env_vars["RAY_AUTH_TOKEN"] == "tok-4f1a9"  # the driver still gets it
-    line = shown_env(env_vars)
+    assert "tok-4f1a9" not in str(env_vars)  # Ray writes env_vars into every node's logs
+    line = shown_env({**env_vars, "RAY_AUTH_TOKEN": "tok-4f1a9"})  # passed with --env
     assert "tok-4f1a9" not in line and "RAY_AUTH_TOKEN=***" in line
+
+
+def test_a_secret_passed_with_env_draws_a_warning():
+    assert secret_env_note({"ORCH_HOME": "/mnt/orch"}) is None
+    note = secret_env_note({"ORCH_HOME": "/mnt/orch", "HF_TOKEN": "hf_x"})
+    assert "HF_TOKEN" in note and "runtime_env_agent.log" in note and "hf_x" not in note
 
 
 def test_a_malformed_env_pair_is_refused_without_echoing_it():
