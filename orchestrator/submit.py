@@ -16,24 +16,10 @@ from pathlib import Path
 
 from orchestrator.spec import Spec
 from orchestrator.storage import SHARED_SCHEMES, is_uri
+from orchestrator.upload import UPLOAD_EXCLUDES
 from workers.errors import ClusterError, JobFailed, UserError
 from workers.paths import PROJECT_ROOT
 
-# Never uploaded (Ray also honours .gitignore): environments, datasets, caches, local stores.
-UPLOAD_EXCLUDES = [
-    ".git",
-    ".venv",
-    ".orch",
-    "/data",
-    "orch_runs",
-    "mlruns",
-    "mlartifacts",
-    "*.db",
-    "__pycache__",
-    ".pytest_cache",
-    ".ruff_cache",
-    "*.egg-info",
-]
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 
 
@@ -149,11 +135,12 @@ def entrypoint(
 
 def runtime_env(*, env: dict[str, str], pip: bool) -> dict:
     """The project as the job's working directory, the driver's environment and, with
-    ``pip``, the pinned dependencies for clusters that lack them."""
-    token = find_token()
+    ``pip``, the pinned dependencies for clusters that lack them.
+
+    Ray's token stays out of ``env_vars``: the driver, started by the head's job supervisor,
+    inherits the head's token, while Ray writes every job's env_vars into each node's
+    runtime_env_agent.log and keeps them in the job's info."""
     env_vars = {"PYTHONUNBUFFERED": "1", **env}
-    if token is not None:  # the driver joins the cluster with the same token
-        env_vars.setdefault("RAY_AUTH_TOKEN", token.value)
     runtime = {"working_dir": str(PROJECT_ROOT), "excludes": UPLOAD_EXCLUDES, "env_vars": env_vars}
     if pip:
         runtime["pip"] = {"packages": pinned_dependencies(), "pip_check": False}

@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import threading
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.spec import Spec
@@ -186,7 +187,11 @@ def stopped_early(paths: SweepPaths) -> bool:
 
 
 def ray_init(address: str | None = None) -> None:
+    """Connect to the Ray cluster at ``address`` (or $RAY_ADDRESS, or one `ray start` left on
+    this machine), else start a local instance that listens on 127.0.0.1 only. Token auth
+    stays as Ray sets it: on by default for a new local instance."""
     import ray
+    from ray._private.services import canonicalize_bootstrap_address
 
     if ray.is_initialized():
         return
@@ -198,15 +203,42 @@ def ray_init(address: str | None = None) -> None:
     # build_tuner adds the JSON and CSV loggers that the result analysis reads
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     try:
-        ray.init(
-            address=address,
-            include_dashboard=False,
-            log_to_driver=False,
-            configure_logging=True,
-            logging_level=logging.WARNING,
-        )
-    except (ConnectionError, RuntimeError) as exc:
+        local = canonicalize_bootstrap_address(address) is None  # Ray's own decision
+        with loopback_node(local):
+            ray.init(
+                address="local" if local else address,
+                _node_ip_address=LOOPBACK if local else None,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=True,
+                logging_level=logging.WARNING,
+            )
+    except (ConnectionError, RuntimeError, ValueError) as exc:
         raise UserError(
             f"cannot connect to Ray at {address or 'a new local instance'}: {exc}"
         ) from None
     sigterm_as_interrupt()  # ray.init installs a SIGTERM handler of its own that aborts
+
+
+LOOPBACK = "127.0.0.1"
+
+
+@contextmanager
+def loopback_node(local: bool):
+    """Let a new local instance keep 127.0.0.1 as its node IP.
+
+    Ray's GCS, raylet and workers listen on 127.0.0.1 exactly when the node IP is 127.0.0.1,
+    and its agents and metrics servers bind the node IP; otherwise they listen on every
+    interface. ``ray.init`` swaps a loopback ``_node_ip_address`` for the machine's routable
+    IP, except where Ray runs without clusters (macOS, Windows), so the call runs as there.
+    tests/integration/test_security.py fails if a Ray upgrade changes this.
+    """
+    from ray._private import ray_constants
+
+    saved = ray_constants.ENABLE_RAY_CLUSTER
+    if local:
+        ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved

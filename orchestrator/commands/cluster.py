@@ -7,7 +7,7 @@ import logging
 import time
 
 from orchestrator.commands.common import add_spec_arguments
-from orchestrator.spec import load_spec, parse_overrides, split_pair
+from orchestrator.spec import load_spec, parse_overrides
 
 ADDRESS_HELP = "the Ray dashboard, e.g. http://HEAD:8265 (default: $RAY_API_SERVER_ADDRESS)"
 
@@ -53,14 +53,15 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_submit(args: argparse.Namespace) -> int:
-    from orchestrator import submit
+    from orchestrator import submit, upload
     from orchestrator.tracking import check_reachable
     from workers.errors import TrackingError
+    from workers.paths import PROJECT_ROOT
 
     spec = load_spec(args.spec, parse_overrides(args.overrides))  # a typo fails here, in a second
     submit.check_cluster_safe(spec, args.tracking_uri, args.storage)
     relative = submit.spec_in_project(spec)
-    env = dict(split_pair(pair, "--env", "KEY=VALUE") for pair in args.env)
+    env = upload.parse_env(args.env)
     uri = args.tracking_uri or spec.sweep.tracking.uri
     try:
         check_reachable(uri)
@@ -70,12 +71,17 @@ def run_submit(args: argparse.Namespace) -> int:
     name = f"orch-{spec.sweep.tracking.experiment}-{time.strftime('%Y%m%d-%H%M%S')}"
     for logger in ("ray", "ray.dashboard.modules.dashboard_sdk"):  # the upload's per-file notes
         logging.getLogger(logger).setLevel(logging.ERROR)
+    runtime_env = submit.runtime_env(env=env, pip=args.pip)
+    print(upload.describe_upload(PROJECT_ROOT, upload.upload_files(PROJECT_ROOT)), flush=True)
+    print(f"job environment: {upload.shown_env(runtime_env['env_vars'])}", flush=True)
+    if note := upload.secret_env_note(env):
+        print(note, flush=True)
     job_id = submit.submit_job(
         client,
         entrypoint=submit.entrypoint(
             relative, args.overrides, tracking_uri=uri, storage=args.storage, resume=args.resume
         ),
-        runtime_env=submit.runtime_env(env=env, pip=args.pip),
+        runtime_env=runtime_env,
         submission_id=name,
         metadata={"orch.spec": relative, "orch.experiment": spec.sweep.tracking.experiment},
     )

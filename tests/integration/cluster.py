@@ -15,6 +15,7 @@ import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 from tests.helpers import ROOT
 
@@ -102,6 +103,11 @@ class MlflowServer:
             self.proc = None
 
 
+class RayCluster(NamedTuple):
+    dashboard: str  # http://127.0.0.1:PORT
+    temp_dirs: list[Path]  # each node's, its logs under session_*/logs
+
+
 def _ray_start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [str(BIN / "ray"), "start", "--block", "--disable-usage-stats", *args],
@@ -115,7 +121,7 @@ def _ray_start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
 @contextmanager
 def ray_cluster(folder: Path, token: str):
     """A head and a second node, each a `ray start` with its own temp dir (as two machines
-    would have), token auth on, one CPU each; yields the dashboard address."""
+    would have), token auth on, one CPU each."""
     gcs_port, dashboard_port = free_port(), free_port()
     env = {
         **os.environ,
@@ -163,7 +169,7 @@ def ray_cluster(folder: Path, token: str):
             )
         )
         wait_for(lambda: _alive_nodes(gcs_port, env) == 2, "second ray node")
-        yield dashboard
+        yield RayCluster(dashboard, [head_dir, worker_dir])
     finally:
         for node in reversed(nodes):
             stop_group(node)

@@ -111,7 +111,8 @@ def test_pseudo_new_sweep_selects_without_new_classes_then_refits(tmp_path):
         assert 0 < refit_metrics[f"refit_test_{key}"] <= 100
     assert refit_metrics["refit_test_hm"] != pytest.approx(refit_metrics["test_hm"])
     refit_runs = [r for r in cells_of(client, chosen) if "ray_trial_id" in r.data.tags]
-    assert len(refit_runs) == 1  # the failed refit's run was replaced and refit_runs[0].info.status == "FINISHED"
+    assert len(refit_runs) == 1  # the failed refit's run was replaced
+    assert refit_runs[0].info.status == "FINISHED"
     assert chosen.data.tags["orch.refit_run_id"] == refit_runs[0].info.run_id
     assert refit_runs[0].data.params["selection.split"] == "val"
     (cell,) = cells_of(client, refit_runs[0])

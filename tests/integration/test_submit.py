@@ -3,6 +3,7 @@
 import pytest
 from mlflow.tracking import MlflowClient
 
+from orchestrator.upload import upload_files
 from tests.helpers import ROOT, assert_one_line_error, run_orch
 from tests.integration.cluster import MlflowServer, ray_cluster
 from tests.integration.test_sweep import TINY
@@ -11,6 +12,7 @@ SPEC = "search_spaces/cocoa.yaml"
 TOKEN = "orch-test-token-5b1e"
 NO_TOKEN = {"RAY_AUTH_TOKEN": "", "RAY_AUTH_TOKEN_PATH": "/nonexistent/auth_token"}
 WITH_TOKEN = {"RAY_AUTH_TOKEN": TOKEN}
+API_KEY = "orch-test-api-key-93d0"
 
 
 @pytest.fixture(scope="module")
@@ -18,8 +20,8 @@ def services(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cluster")
     server = MlflowServer(folder).start()
     try:
-        with ray_cluster(folder, TOKEN) as dashboard:
-            yield dashboard, server, folder
+        with ray_cluster(folder, TOKEN) as cluster:
+            yield cluster.dashboard, server, folder, cluster.temp_dirs
     finally:
         server.stop()
 
@@ -47,7 +49,7 @@ def submit(dashboard, server, folder, *extra, env=WITH_TOKEN, experiment="cluste
 
 @pytest.mark.slow
 def test_submit_spreads_trials_over_both_nodes_and_logs_them_on_the_server(services):
-    dashboard, server, folder = services
+    dashboard, server, folder, ray_dirs = services
     result = submit(
         dashboard,
         server,
@@ -58,9 +60,19 @@ def test_submit_spreads_trials_over_both_nodes_and_logs_them_on_the_server(servi
         "search.max_concurrent=2",
         "--set",
         "resources.cpu=1",
+        "--env",
+        f"ORCH_API_KEY={API_KEY}",
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "submitted job orch-cluster-" in result.stdout
+    # what it uploads, counted as Ray packs it; the secrets masked in what it prints
+    uploaded = len(upload_files(ROOT))
+    assert f"uploading {ROOT}: {uploaded} files, " in result.stdout
+    assert "ORCH_API_KEY=***" in result.stdout and "note: --env ORCH_API_KEY looks secret" in (
+        result.stdout
+    )
+    for secret in (TOKEN, API_KEY):  # nor in the job's logs, followed into stdout
+        assert secret not in result.stdout + result.stderr
     assert "sweep cluster: 4 finished" in result.stdout  # the driver's summary, followed live
 
     client = MlflowClient(tracking_uri=server.uri)
@@ -84,13 +96,21 @@ def test_submit_spreads_trials_over_both_nodes_and_logs_them_on_the_server(servi
         artifacts = {a.path for a in client.list_artifacts(kid.info.run_id)}
         assert {"trial_config.json", "prompt_state.pt"} <= artifacts
 
+    for run in runs:  # nor in any MLflow param or tag
+        logged = " ".join(map(str, [*run.data.params.values(), *run.data.tags.values()]))
+        assert TOKEN not in logged and API_KEY not in logged, run.info.run_id
+
     listed = run_orch("jobs", "--address", dashboard, env=WITH_TOKEN)
     assert listed.returncode == 0 and "SUCCEEDED" in listed.stdout
+    ray_logs = [p for d in ray_dirs for p in d.glob("session_*/logs/**/*") if p.is_file()]
+    assert any(p.name == "runtime_env_agent.log" for p in ray_logs)  # where Ray logs env_vars
+    leaked = [p.name for p in ray_logs if TOKEN in p.read_text(errors="replace")]
+    assert not leaked, f"the token is in Ray's logs: {leaked}"
 
 
 @pytest.mark.slow
 def test_a_job_that_fails_inside_the_cluster_reports_the_drivers_reason(services):
-    dashboard, server, folder = services
+    dashboard, server, folder, _ = services
     missing = ["--set", "protocol.datasets=[dtd]", "--set", "data.root=/nonexistent/datasets"]
     result = submit(dashboard, server, folder, *missing)
     line = assert_one_line_error(result, "FAILED", "/nonexistent/datasets", "dtd")
@@ -99,7 +119,7 @@ def test_a_job_that_fails_inside_the_cluster_reports_the_drivers_reason(services
 
 @pytest.mark.slow
 def test_missing_or_wrong_token_and_unreachable_cluster_are_one_line(services):
-    dashboard, server, folder = services
+    dashboard, server, folder, _ = services
     missing = run_orch("jobs", "--address", dashboard, env=NO_TOKEN)
     assert_one_line_error(missing, dashboard, "requires an auth token", "RAY_AUTH_TOKEN")
     wrong = submit(dashboard, server, folder, env={"RAY_AUTH_TOKEN": "not-the-token"})
