@@ -41,11 +41,11 @@ class CellGroup:
         starts = set()
         for cell in cells:
             began = time.perf_counter()
-            trainer, start = start_trial(
-                cell.config(cfg), cell, clip=clip, resume_state=(states or {}).get(cell.key)
-            )
+            state = (states or {}).get(cell.key)
+            trainer, start = start_trial(cell.config(cfg), cell, clip=clip, resume_state=state)
             self.trainers[cell] = trainer
-            self.seconds[cell] = time.perf_counter() - began
+            # a restored cell goes on counting from its checkpoint's seconds
+            self.seconds[cell] = (state or {}).get(COST, 0.0) + time.perf_counter() - began
             starts.add(start)
         assert len(starts) == 1, f"cells resumed at different epochs: {starts}"
         self.start = starts.pop()
@@ -62,10 +62,11 @@ class CellGroup:
 
     def epoch(self, epoch: int) -> list[tuple[Cell, dict[str, float], dict]]:
         """Each cell's epoch: (cell, its validation metrics and losses, its state)."""
-        return [
-            (cell, self._timed(cell, lambda t=trainer: train_epoch(t, epoch)), trainer.state(epoch))
-            for cell, trainer in self.trainers.items()
-        ]
+        out = []
+        for cell, trainer in self.trainers.items():
+            metrics = self._timed(cell, lambda t=trainer: train_epoch(t, epoch))
+            out.append((cell, metrics, {**trainer.state(epoch), COST: self.seconds[cell]}))
+        return out
 
     def evaluate(self) -> list[tuple[Cell, dict[str, float], dict]]:
         """Validation metrics without training (a configuration with nothing to train)."""
@@ -97,7 +98,7 @@ def local(group: CellGroup) -> Submit:
 class ProtocolResult:
     metrics: dict[str, float]  # the configuration's final metrics: means over cells, spread
     cells: list[CellResult]  # each cell's final metrics and reliability diagrams
-    state: dict  # {"cells": {cell key: state}}
+    state: dict  # {"cells": {cell key: state}, "wall_s": the trial's wall seconds so far}
 
 
 def _with_cost(per_cell: list[tuple[Cell, Mapping[str, float]]], cost: Cost) -> dict[str, float]:
@@ -118,6 +119,13 @@ def _with_cost(per_cell: list[tuple[Cell, Mapping[str, float]]], cost: Cost) -> 
 class Cost:
     started: float  # time.monotonic() when the configuration's trial began
     gpus: float = 0.0  # GPUs the configuration holds while it runs
+
+    @classmethod
+    def resumed(cls, state: dict | None, gpus: float = 0.0, *, began: float | None = None) -> Cost:
+        """A trial's cost clock from ``began`` (default: now), going on from a restored
+        state's wall seconds: the time between a failure and its retry is not counted."""
+        began = time.monotonic() if began is None else began
+        return cls(began - (state or {}).get("wall_s", 0.0), gpus)
 
 
 def run_groups(
@@ -145,7 +153,8 @@ def run_groups(
         if report:
             metrics = _with_cost([(cell, m) for cell, m, _ in results], cost)
             cells = [CellResult(cell, m) for cell, m, _ in results]
-            report(metrics, cells, {"cells": {cell.key: s for cell, _, s in results}})
+            states = {cell.key: s for cell, _, s in results}
+            report(metrics, cells, {"cells": states, "wall_s": metrics["cost_wall_s"]})
     finished = merged("finish")
     return ProtocolResult(
         metrics=_with_cost([(r.cell, r.metrics) for r, _ in finished], cost),
@@ -162,7 +171,8 @@ def run_protocol(
     resume_state: dict | None = None,
 ) -> ProtocolResult:
     """Every cell of ``cfg`` in this process, in lockstep (``orch trial``, benchmarks)."""
-    cost = Cost(time.monotonic(), 1.0 if resolve_device(cfg.model.device).type == "cuda" else 0)
+    gpus = 1.0 if resolve_device(cfg.model.device).type == "cuda" else 0.0
+    cost = Cost.resumed(resume_state, gpus)
     states = (resume_state or {}).get("cells")
     group = CellGroup(cfg, protocol.cells(cfg), states)
     return run_groups([local(group)], cfg, report=report, cost=cost)

@@ -105,9 +105,10 @@ def _gpus_held() -> float:
 
 def train_trial(config: dict[str, Any]) -> None:
     """The function trainable handed to ``ray.tune.Tuner``."""
-    cost = Cost(time.monotonic(), _gpus_held())
+    began = time.monotonic()
     request = TrialRequest.from_ray(config)
     restored = _restored_state()
+    cost = Cost.resumed(restored, _gpus_held(), began=began)
     submits = _cell_groups(request, (restored or {}).get("cells"))
     result = run_groups(submits, request.config(), report=_report, cost=cost)
     final = {**result.metrics, "node": node_name(), FINAL: 1}

@@ -3,6 +3,7 @@
 
 import json
 import shutil
+from copy import deepcopy
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -146,3 +147,24 @@ def test_time_budget_ends_the_sweep_cleanly(tmp_path):
     assert parent.data.metrics["cost_cell_s"] == pytest.approx(
         quick.data.metrics["cost_cell_s"] + long.data.metrics["cost_cell_s"]
     )
+
+
+def test_a_resumed_configuration_keeps_counting_its_cost():
+    from orchestrator.spec import load_spec
+    from workers.cells import run_protocol
+
+    tiny = {"data.shots": 2, "data.n_views": 1, "train.epochs": 2, "train.weight_epochs": 0}
+    spec = load_spec(TRIAL, {**tiny, "method.pool_size": 200, "protocol.seeds": [1, 2]})
+    reports = []
+    # a state as the trainable saves it: a copy, not the live tensors training goes on with
+    full = run_protocol(
+        spec.trial, spec.protocol, report=lambda m, c, s: reports.append((m, c, deepcopy(s)))
+    )
+    first, first_cells, state = reports[0]
+    assert first["cost_cell_s"] == pytest.approx(sum(c.metrics["cost_s"] for c in first_cells))
+    resumed = run_protocol(spec.trial, spec.protocol, resume_state=state)
+    assert resumed.metrics["cost_cell_s"] > first["cost_cell_s"]
+    assert resumed.metrics["cost_wall_s"] > first["cost_wall_s"]
+    assert resumed.metrics["cost_gpu_s"] == 0  # no GPU held on a CPU-only run
+    for key in ("test_hm", "test_ece", "hm_std"):  # the numbers are the uninterrupted run's
+        assert resumed.metrics[key] == pytest.approx(full.metrics[key], abs=1e-4)
