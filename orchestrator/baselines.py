@@ -13,7 +13,16 @@ _COCOA = {
     "train.optimizer": "adam",
     "train.lr": 0.002,
 }
-_PLAIN = {"method.w": 0.0, "method.lam": 0.0, "method.lam_kg": 0.0, "method.mixture": False}
+_PLAIN = {
+    "method.w": 0.0,
+    "method.lam": 0.0,
+    "method.lam_kg": 0.0,
+    "method.lam_visual": 0.0,
+    "method.mixture": False,
+    "method.adapter": False,
+    "prompt.frozen": False,
+}
+_VISUAL = {"method.adapter": True, "prompt.frozen": True}
 
 BASELINES: dict[str, dict[str, Any]] = {
     # no training: the learned prompt stays at its 'a photo of a' initialisation = the template
@@ -21,6 +30,12 @@ BASELINES: dict[str, dict[str, Any]] = {
     "coop": dict(_PLAIN),
     "kgcoop": {**_PLAIN, "method.lam_kg": 8.0},
     "coop_dor": {**_PLAIN, "method.lam": 8.0},
+    # DOR composes additively with KgCoOp (METHOD.md): both at their reference weight
+    "kgcoop_dor": {**_PLAIN, "method.lam_kg": 8.0, "method.lam": 8.0},
+    # CLIP-Adapter: the template prompt kept, a residual adapter on the image features
+    "adapter": {**_PLAIN, **_VISUAL},
+    # and visual DOR over outlier images (method.image_outliers comes from the spec)
+    "adapter_dor": {**_PLAIN, **_VISUAL, "method.lam_visual": 8.0},
     # CoCoA-Mix trains its prompt with Adam at lr 0.002 (METHOD.md)
     "cocoa_mix": {**_PLAIN, **_COCOA},
     "cocoa_mix_dor": {**_PLAIN, **_COCOA, "method.lam": 8.0},

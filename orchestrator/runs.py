@@ -73,7 +73,7 @@ def epoch_metrics(result: dict[str, Any]) -> dict[str, float]:
         base = key.removeprefix("test_").split("/")[0].removesuffix("_std")
         if (
             base in REPORTED_METRICS
-            or key.startswith(("loss", "pi_", "cost_"))
+            or key.startswith(("loss", "pi_", "cost_", "div_"))
             or key == "pool_new_class_overlap"
         ):
             keep[key] = float(value)

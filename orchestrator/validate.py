@@ -30,6 +30,8 @@ def _check_datasets(spec: Spec) -> list[str]:
         except DataError as exc:
             raise DataError(f"{spec.path}: {_where(spec, role)}: {exc}") from None
         _check_classes(spec, dataset, splits, role)
+        if role != "target":
+            _check_image_outliers(spec, dataset, splits, root)
         counts = ", ".join(f"{k} {len(v)}" for k, v in splits.items())
         checked.append(f"dataset {dataset} at {Path(root).resolve()} ({counts} images)")
     return checked
@@ -84,6 +86,22 @@ def _check_classes(spec: Spec, dataset: str, splits: dict, role: str) -> None:
                 f"{kind} class, but the smallest class of {dataset} has {min(counts.values())}; "
                 f"lower data.shots"
             )
+
+
+def _check_image_outliers(spec: Spec, dataset: str, splits: dict, root) -> None:
+    """Visual DOR's outlier images exist and hold no class of the trained set."""
+    from workers.image_outliers import image_outlier_items
+    from workers.splits import class_names, subsample_classes
+
+    if not any(_values(spec, "method.lam_visual")):
+        return
+    subset = "all" if spec.protocol.kind == "cross_dataset" else "base"
+    names = class_names(subsample_classes(splits["train"], subset))
+    for source in _values(spec, "method.image_outliers") - {None}:
+        try:
+            image_outlier_items(source, root=root, dataset=dataset, base_names=names)
+        except DataError as exc:
+            raise DataError(f"{spec.path}: {exc}") from None
 
 
 def _preflight(spec: Spec) -> list[str]:

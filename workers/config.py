@@ -12,7 +12,13 @@ from typing import Any
 
 from workers.errors import ConfigError, did_you_mean
 
-VOCABULARIES = ("wordnet_nouns", "wordnet_near_ood", "random_words", "random_strings")
+VOCABULARIES = (
+    "wordnet_nouns",
+    "wordnet_near_ood",
+    "random_words",
+    "random_strings",
+    "clip_vocab",
+)
 RESAMPLE = ("step", "epoch", "never")
 # What a trial reports each epoch (validation, in %) and, prefixed test_, at its end: per
 # protocol kind (base-to-new, cross-dataset); a cross-dataset cell adds, per target T,
@@ -47,6 +53,7 @@ class PromptConfig:
     class_position: str = "end"
     class_specific: bool = False
     shared_prefix: bool = True  # run [SOS] + a shared context once per call (exact, faster)
+    frozen: bool = False  # keep the context at its init (visual tuning only: the adapter)
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,10 @@ class MethodConfig:
     resample_every: str = "step"
     optimization: str = "two_stage"
     specialized_init: float = 0.5
+    adapter: bool = False  # a residual bottleneck adapter on the image features (CLIP-Adapter)
+    adapter_ratio: float = 0.2  # the adapter's share of the adapted feature
+    lam_visual: float = 0.0  # visual DOR weight: outlier images through the adapter
+    image_outliers: str | None = None  # a dataset name under the data root, or a folder
 
 
 @dataclass(frozen=True)
@@ -159,6 +170,25 @@ def _validate(cfg: TrialConfig) -> None:
     _check(m.w >= 0, "method.w", "w >= 0", m.w)
     _check(m.lam >= 0, "method.lam", "lambda >= 0", m.lam)
     _check(m.lam_kg >= 0, "method.lam_kg", "lam_kg >= 0", m.lam_kg)
+    _check(m.lam_visual >= 0, "method.lam_visual", "lam_visual >= 0", m.lam_visual)
+    _check(
+        0 < m.adapter_ratio <= 1, "method.adapter_ratio", "0 < adapter_ratio <= 1", m.adapter_ratio
+    )
+    if m.lam_visual and not m.adapter:
+        raise ConfigError(
+            f"method.lam_visual: visual DOR (here {m.lam_visual:g}) regularises the image "
+            "adapter: set method.adapter: true, or lam_visual: 0"
+        )
+    if m.lam_visual and not m.image_outliers:
+        raise ConfigError(
+            "method.image_outliers: visual DOR needs outlier images; give a dataset name under "
+            "the data root or a folder of images of classes outside the base set"
+        )
+    if p.frozen and not m.adapter:
+        raise ConfigError(
+            "prompt.frozen: with the context frozen and no image adapter the prompt stage has "
+            "nothing to train; set method.adapter: true or prompt.frozen: false"
+        )
     _check(m.d >= 0, "method.d", "d >= 0", m.d)
     _check(m.outlier_batch >= 1, "method.outlier_batch", "outlier_batch >= 1", m.outlier_batch)
     _check(m.near_ood_k >= 1, "method.near_ood_k", "near_ood_k >= 1", m.near_ood_k)

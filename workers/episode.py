@@ -16,6 +16,7 @@ from workers.cache import cached_tensors, file_digest
 from workers.config import TrialConfig
 from workers.datasets import Datum, read_split
 from workers.features import encode_items, items_fingerprint, train_transform
+from workers.image_outliers import image_outlier_items
 from workers.model import PROJECT_WEIGHTS, Clip
 from workers.paths import cache_dir as default_cache_dir
 from workers.paths import default_data_root
@@ -53,6 +54,7 @@ class Episode:
     train_labels: torch.Tensor  # (N,)
     pool: OutlierPool
     pool_zero_shot: torch.Tensor  # (P, E) template features of the outlier words
+    image_outliers: torch.Tensor  # (Q, E) features of visual DOR's outlier images, or (0, 0)
 
     @property
     def trained(self) -> LabelSet:
@@ -174,6 +176,16 @@ def prepare_episode(clip: Clip, cfg: TrialConfig, cell: Cell | None = None) -> E
         log.info("outlier pool %s: %d words equal an evaluated class name", pool.name, overlap)
     key = {"model": model, "dataset": cfg.data.dataset}
     eval_key = {**key, "transform": repr(clip.preprocess)}
+    image_outliers = torch.empty(0, 0)
+    if cfg.method.lam_visual:
+        items = image_outlier_items(
+            cfg.method.image_outliers,
+            root=root,
+            dataset=cfg.data.dataset,
+            base_names=classes[trained].names,
+        )
+        outlier_key = {**eval_key, "dataset": f"outliers:{cfg.method.image_outliers}"}
+        image_outliers = _encode(clip, items, cache, outlier_key).feats
     sets = {
         name: LabelSet(
             names=c.names,
@@ -191,4 +203,5 @@ def prepare_episode(clip: Clip, cfg: TrialConfig, cell: Cell | None = None) -> E
         train_labels=torch.tensor([d.label for d in train]),
         pool=pool,
         pool_zero_shot=encode(pool.words) if pool.words else torch.empty(0, 0),
+        image_outliers=image_outliers,
     )

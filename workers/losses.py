@@ -1,6 +1,7 @@
 """Loss terms of the prompt objective and of the CoA-weights (METHOD.md). Tensors in, out.
 
-``L_prompt = CE + w * CoA + lambda * DOR (+ lambda_kg * KG)``, averaged over the batch.
+``L_prompt = CE + w * CoA + lambda * DOR (+ lambda_kg * KG) (+ lambda_visual * visual DOR)``,
+averaged over the batch.
 """
 
 from __future__ import annotations
@@ -26,6 +27,18 @@ def dor_loss(tuned_feats: torch.Tensor, zero_shot_feats: torch.Tensor) -> torch.
 def kg_loss(tuned_class_feats: torch.Tensor, zero_shot_class_feats: torch.Tensor) -> torch.Tensor:
     """KgCoOp's knowledge guidance: the same cosine term over the base class names."""
     return dor_loss(tuned_class_feats, zero_shot_class_feats)
+
+
+def visual_dor_loss(adapted_feats: torch.Tensor, frozen_feats: torch.Tensor) -> torch.Tensor:
+    """Visual DOR ``1 - mean cos(adapter(f_img(o)), f_img(o))`` over outlier images o: the
+    adapter may not move images of classes outside the base set. (B, E), (B, E) -> ()"""
+    return 1 - F.cosine_similarity(adapted_feats, frozen_feats, dim=-1).mean()
+
+
+def divergence(tuned_class_feats: torch.Tensor, zero_shot_class_feats: torch.Tensor) -> float:
+    """Textual divergence ``mean_c (1 - cos(f_tuned(c), f_zero_shot(c)))``: how far tuning
+    moved a label set's text features (DOR's diagnostic). (C, E), (C, E) -> float"""
+    return float(dor_loss(tuned_class_feats.float(), zero_shot_class_feats.float()))
 
 
 def entropy(logits: torch.Tensor) -> torch.Tensor:
@@ -60,8 +73,11 @@ def prompt_objective(
     lam: float = 0.0,
     kg: torch.Tensor | None = None,
     lam_kg: float = 0.0,
+    visual_dor: torch.Tensor | None = None,
+    lam_visual: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """``CE + w * CoA + lam * DOR + lam_kg * KG`` and each term's value for logging."""
+    """``CE + w * CoA + lam * DOR + lam_kg * KG + lam_visual * visual DOR`` and each term's
+    value for logging: a term is there exactly when its weight is non-zero."""
     ce = F.cross_entropy(logits, labels)
     total = ce
     parts = {"loss_ce": ce.item()}
@@ -75,5 +91,8 @@ def prompt_objective(
     if lam_kg and kg is not None:
         total = total + lam_kg * kg
         parts["loss_kg"] = kg.item()
+    if lam_visual and visual_dor is not None:
+        total = total + lam_visual * visual_dor
+        parts["loss_dor_visual"] = visual_dor.item()
     parts["loss"] = total.item()
     return total, parts

@@ -8,6 +8,7 @@ or one of the project's own configs (``toyclip``, whose ``toyworld`` weights shi
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -296,3 +297,17 @@ def create_clip(
         preprocess=preprocess,
         text=text_tower(model),
     )
+
+
+@functools.cache
+def tokenizer_words() -> tuple[str, ...]:
+    """Whole words of CLIP's BPE vocabulary (the tokenizer open_clip ships): end-of-word tokens
+    of at least three ASCII letters, in vocabulary order (roughly by corpus frequency)."""
+    from open_clip.tokenizer import SimpleTokenizer
+
+    words = []
+    for token in SimpleTokenizer().encoder:
+        word = token.removesuffix("</w>")
+        if word != token and len(word) >= 3 and word.isascii() and word.isalpha():
+            words.append(word.lower())
+    return tuple(dict.fromkeys(words))

@@ -16,10 +16,18 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from workers.adapter import Adapter
 from workers.config import TrialConfig
 from workers.episode import Episode, prepare_episode
 from workers.errors import TrainingDiverged
-from workers.losses import dor_loss, entropy_hinge, kg_loss, prompt_objective
+from workers.losses import (
+    divergence,
+    dor_loss,
+    entropy_hinge,
+    kg_loss,
+    prompt_objective,
+    visual_dor_loss,
+)
 from workers.messages import ReliabilityDiagram
 from workers.metrics import base_new_metrics, reliability_bins, transfer_metrics
 from workers.mixture import IN, OUT, SPECIALIZED, CoAWeights, mixture_logits
@@ -65,9 +73,19 @@ class Trainer:
         self.sampler = OutlierSampler(
             len(episode.pool.words), resample_every=m.resample_every, seed=cfg.train.seed
         )
+        self.adapter = None
+        if m.adapter:
+            dim = episode.trained.zero_shot.shape[-1]
+            self.adapter = Adapter(dim, m.adapter_ratio).to(self.device)
+        self.image_sampler = OutlierSampler(
+            len(episode.image_outliers), resample_every=m.resample_every, seed=cfg.train.seed + 1
+        )
         self.gen = torch.Generator().manual_seed(cfg.train.seed)
         # the prompt's optimiser never sees the CoA-weights: they always use SGD (METHOD.md)
-        params = [{"params": [self.learner.ctx], "lr": cfg.train.lr}]
+        learned = [] if p.frozen else [self.learner.ctx]
+        self.learner.ctx.requires_grad_(not p.frozen)
+        learned += list(self.adapter.parameters()) if self.adapter is not None else []
+        params = [{"params": learned, "lr": cfg.train.lr}]
         t = cfg.train
         self.opt = (
             torch.optim.Adam(params)
@@ -77,7 +95,19 @@ class Trainer:
         self.weight_opt = torch.optim.SGD([self.weights.logits], lr=t.weight_lr, momentum=0.9)
         self.to_device = lambda x: x.to(self.device)
 
-    # ---- text features -------------------------------------------------------------------
+    # ---- features ------------------------------------------------------------------------
+    def see(self, img: torch.Tensor) -> torch.Tensor:
+        """Image features as the classifier sees them: through the adapter, if any. (N, E)"""
+        return self.adapter(img) if self.adapter is not None else img
+
+    def divergences(self) -> dict[str, float]:
+        """``div_<set>``: textual divergence of every label set's tuned class features."""
+        with torch.no_grad():
+            return {
+                f"div_{name}": divergence(self.tuned(self.frozen[name]), labels.zero_shot)
+                for name, labels in self.ep.sets.items()
+            }
+
     def tuned(self, frozen, max_buckets: int = 1) -> torch.Tensor:
         with autocast(self.device):
             return encode_prompts(self.clip, self.learner, frozen, max_buckets=max_buckets)
@@ -110,20 +140,36 @@ class Trainer:
         )
         return ce_mix + hinge, {"loss_mix_ce": ce_mix.item(), "loss_ent": hinge.item()}
 
+    def visual_outliers(self, new_epoch: bool) -> torch.Tensor:
+        """Visual DOR over a drawn batch of outlier images. -> ()"""
+        idx = self.image_sampler.draw(self.cfg.method.outlier_batch, new_epoch=new_epoch)
+        frozen = self.ep.image_outliers[idx].to(self.device).float()  # (B, E)
+        return visual_dor_loss(self.adapter(frozen), frozen)
+
     def prompt_step(self, img, labels, new_epoch) -> dict:
         m = self.cfg.method
+        img = self.see(img)
         t1 = self.tuned(self.frozen_trained)  # (C_b, E)
         logits = self.scale * img @ t1.T  # (N, C_b)
         dor = dor_loss(*self.outliers(m.outlier_batch, new_epoch)) if m.lam else None
         kg = kg_loss(t1, self.ep.trained.zero_shot.to(self.device)) if m.lam_kg else None
+        visual = self.visual_outliers(new_epoch) if m.lam_visual else None
         total, parts = prompt_objective(
-            logits, labels, w=m.w, dor=dor, lam=m.lam, kg=kg, lam_kg=m.lam_kg
+            logits,
+            labels,
+            w=m.w,
+            dor=dor,
+            lam=m.lam,
+            kg=kg,
+            lam_kg=m.lam_kg,
+            visual_dor=visual,
+            lam_visual=m.lam_visual,
         )
         self.opt.zero_grad(set_to_none=True)
         total.backward()
         self.opt.step()
         if m.mixture and m.optimization == "one_stage":  # the weights' step, on the same batch
-            more = self.weight_step(img, labels, t1, new_epoch)
+            more = self.weight_step(img.detach(), labels, t1, new_epoch)
             parts = {
                 **parts,
                 **more,
@@ -182,6 +228,8 @@ class Trainer:
         sums: dict[str, float] = {}
         steps = 0
         for i, (img, labels) in enumerate(self.batches()):
+            with torch.no_grad():
+                img = self.see(img)
             for key, value in self.weight_step(img, labels, t1_base, new_epoch=i == 0).items():
                 sums[key] = sums.get(key, 0.0) + value
             steps += 1
@@ -192,7 +240,7 @@ class Trainer:
     def probs(self, feats: torch.Tensor, label_set: str) -> torch.Tensor:
         """Class probabilities of images over one label set's own labels. -> (N, C)"""
         labels = self.ep.sets[label_set]
-        img = self.to_device(feats.float())
+        img = self.see(self.to_device(feats.float()))
         t1 = self.tuned(self.frozen[label_set]).float()
         s1 = self.scale * img @ t1.T
         if not self.cfg.method.mixture:
@@ -215,6 +263,8 @@ class Trainer:
         pi = self.weights().detach().cpu()
         if self.cfg.method.mixture:
             out["pi_in"], out["pi_out"] = pi[IN, SPECIALIZED].item(), pi[OUT, SPECIALIZED].item()
+        if split == "val":  # the divergences do not depend on the images: once per evaluation
+            out.update(self.divergences())
         return {f"{prefix}{k}": v for k, v in out.items()}
 
     # ---- state ---------------------------------------------------------------------------
@@ -228,6 +278,9 @@ class Trainer:
             "gen": self.gen.get_state(),
             "sampler": self.sampler.generator.get_state(),
             "held": self.sampler.held,
+            "image_sampler": self.image_sampler.generator.get_state(),
+            "image_held": self.image_sampler.held,
+            **({"adapter": self.adapter.state_dict()} if self.adapter is not None else {}),
         }
 
     def load(self, state: dict) -> int:
@@ -239,6 +292,11 @@ class Trainer:
         self.gen.set_state(state["gen"])
         self.sampler.generator.set_state(state["sampler"])
         self.sampler.held = dict(state["held"])
+        if "image_sampler" in state:  # states saved before visual DOR existed lack it
+            self.image_sampler.generator.set_state(state["image_sampler"])
+            self.image_sampler.held = dict(state["image_held"])
+        if self.adapter is not None:
+            self.adapter.load_state_dict(state["adapter"])
         return int(state["epoch"]) + 1
 
 

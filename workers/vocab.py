@@ -6,6 +6,7 @@
 | wordnet_near_ood   | those ranked by mean zero-shot similarity to the base names, top K   |
 | random_words       | a uniform random sample of those nouns (no similarity ranking)       |
 | random_strings     | random lowercase strings of word-like lengths                        |
+| clip_vocab         | whole words of CLIP's BPE vocabulary, base names and their words out |
 | file:PATH          | one word per line, user-supplied                                     |
 
 New class names are never used to filter: that would leak the evaluation classes. How many
@@ -115,6 +116,13 @@ def build_pool(
     elif vocab == "random_strings":
         banned = {n.lower() for n in base_names}
         words = [w for w in random_strings(pool_size, seed) if w not in banned]
+    elif vocab == "clip_vocab":
+        from workers.model import tokenizer_words
+
+        banned = {n.lower() for n in base_names} | {
+            part for n in base_names for part in n.lower().split()
+        }
+        words = [w for w in tokenizer_words() if w not in banned]
     elif vocab.startswith("file:"):
         banned = {n.lower() for n in base_names}
         words = [w for w in read_word_file(vocab[len("file:") :]) if w not in banned]

@@ -143,14 +143,14 @@ def test_pseudo_new_refuses_too_few_base_classes():
         base_new_items(splits, "base", pseudo_new=True)
 
 
-def test_time_budget_stops_all_once_spent_and_keeps_its_spending_across_pickling():
-    import pickle
+def test_time_budget_stops_all_once_spent_and_keeps_its_spending_across_a_save():
+    import copy
 
     budget = TimeBudget(0.2)
     assert budget.stop_all() is False  # the first check starts the clock
     time.sleep(0.12)
     assert budget.stop_all() is False and not budget.spent
-    restored = pickle.loads(pickle.dumps(budget))  # a resumed sweep goes on with what was left
+    restored = copy.deepcopy(budget)  # as Tune's saved state: a resumed sweep goes on from there
     assert restored.used == pytest.approx(budget.used) and restored.stop_all() is False
     time.sleep(0.1)
     assert restored.stop_all() is True and restored.spent
