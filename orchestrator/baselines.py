@@ -21,13 +21,17 @@ _PLAIN = {
     "method.mixture": False,
     "method.adapter": False,
     "prompt.frozen": False,
+    "method.session_prompts": "new",
 }
 _VISUAL = {"method.adapter": True, "prompt.frozen": True}
 
 BASELINES: dict[str, dict[str, Any]] = {
     # no training: the learned prompt stays at its 'a photo of a' initialisation = the template
     "zero_shot": {**_PLAIN, "train.epochs": 0},
+    # class-incremental: a new prompt per session, each class by its own session's prompt
     "coop": dict(_PLAIN),
+    # class-incremental: one prompt fine-tuned session after session
+    "coop_sequential": {**_PLAIN, "method.session_prompts": "carried"},
     "kgcoop": {**_PLAIN, "method.lam_kg": 8.0},
     "coop_dor": {**_PLAIN, "method.lam": 8.0},
     # DOR composes additively with KgCoOp (METHOD.md): both at their reference weight

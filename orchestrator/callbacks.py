@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from orchestrator.runs import TIME_BUDGET, TrialRuns, run_name
@@ -140,8 +141,12 @@ def mlflow_callback(runs: TrialRuns, budget: TimeBudget | None = None):
     return MlflowTrials()
 
 
-def progress_callback(total: int, budget: TimeBudget | None = None):
-    """One line per trial event (``total`` trials): the live view of the sweep."""
+def progress_callback(
+    total: int, budget: TimeBudget | None = None, objectives: Sequence[str] = ("hm", "ece")
+):
+    """One line per trial event (``total`` trials; the first two ``objectives`` shown): the
+    live view of the sweep."""
+    first, second = [*objectives, "ece"][:2]
     from ray.tune import Callback
 
     class Progress(Callback):
@@ -155,10 +160,10 @@ def progress_callback(total: int, budget: TimeBudget | None = None):
         def on_trial_result(self, iteration, trials, trial, result, **info):
             if is_final(result):
                 return
-            hm, ece = result.get("hm", float("nan")), result.get("ece", float("nan"))
+            a, b = result.get(first, float("nan")), result.get(second, float("nan"))
             print(
                 f"{self.label(trial)} epoch {int(result.get('epoch', 0)):>3}  "
-                f"hm {hm:6.2f}  ece {ece:6.2f}  RUNNING",
+                f"{first} {a:6.2f}  {second} {b:6.2f}  RUNNING",
                 flush=True,
             )
 
@@ -169,8 +174,8 @@ def progress_callback(total: int, budget: TimeBudget | None = None):
             stopped = "STOPPED (time budget)" if budget is not None and budget.spent else "PRUNED"
             status = "DONE" if is_final(last) else stopped
             print(
-                f"{self.label(trial)} {status}  hm {last.get('hm', float('nan')):6.2f}  "
-                f"ece {last.get('ece', float('nan')):6.2f}",
+                f"{self.label(trial)} {status}  {first} {last.get(first, float('nan')):6.2f}  "
+                f"{second} {last.get(second, float('nan')):6.2f}",
                 flush=True,
             )
 

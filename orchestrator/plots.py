@@ -59,26 +59,30 @@ def plot_sweep(result: SweepResult, folder: Path, params: Sequence[str]) -> list
     plt = _pyplot()
     finished = [t for t in result.trials if t.finished]
     paths = []
+    # the first objective up, the second across (hm and ece unless the protocol's differ)
+    y_key = result.objectives[0].metric
+    x_key = result.objectives[1].metric if len(result.objectives) > 1 else "ece"
+    finished = [t for t in finished if y_key in t.metrics and x_key in t.metrics]
     fig, ax = plt.subplots(figsize=(6, 4.5))
     ax.scatter(
-        [t.metrics["ece"] for t in finished],
-        [t.metrics["hm"] for t in finished],
+        [t.metrics[x_key] for t in finished],
+        [t.metrics[y_key] for t in finished],
         color="lightgray",
         edgecolor="gray",
         label="trial",
     )
-    front = sorted((t for t in finished if t.pareto), key=lambda t: t.metrics["ece"])
+    front = sorted((t for t in finished if t.pareto), key=lambda t: t.metrics[x_key])
     ax.plot(
-        [t.metrics["ece"] for t in front],
-        [t.metrics["hm"] for t in front],
+        [t.metrics[x_key] for t in front],
+        [t.metrics[y_key] for t in front],
         "o-",
         color="tab:blue",
         label="Pareto front",
     )
-    if result.selected:
+    if result.selected and result.selected in finished:
         ax.scatter(
-            [result.selected.metrics["ece"]],
-            [result.selected.metrics["hm"]],
+            [result.selected.metrics[x_key]],
+            [result.selected.metrics[y_key]],
             marker="*",
             s=250,
             color="tab:red",
@@ -86,8 +90,8 @@ def plot_sweep(result: SweepResult, folder: Path, params: Sequence[str]) -> list
             label="selected",
         )
     ax.set(
-        xlabel="ECE (%, validation, lower is better)",
-        ylabel="HM (%, validation)",
+        xlabel=f"{x_key} (validation)",
+        ylabel=f"{y_key} (validation)",
         title=result.experiment,
     )
     ax.legend()

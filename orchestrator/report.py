@@ -15,6 +15,7 @@ from workers.errors import TrackingError
 
 SHOWN = ("hm", "ece", "base_acc", "new_acc")
 SHOWN_TRANSFER = ("hm", "ece", "source_acc", "target_acc")
+SHOWN_INCREMENTAL = ("acc_avg", "ece_last", "acc_last", "pd")
 
 
 def load_result(experiment: str | None, uri: str | None) -> SweepResult:
@@ -89,14 +90,15 @@ def print_result(result: SweepResult, uri: str | None = None) -> None:
     if cells:
         print(f"each configuration: mean ± std over {', '.join(sorted(cells))} cell(s)")
     transfer = any(t.params.get("protocol.kind") == "cross_dataset" for t in finished)
-    shown = SHOWN_TRANSFER if transfer else SHOWN
+    incremental = any(t.params.get("protocol.kind") == "incremental" for t in finished)
+    shown = SHOWN_INCREMENTAL if incremental else SHOWN_TRANSFER if transfer else SHOWN
     if any(t.params.get("selection.split") == "pseudo_new" for t in finished):
         print("validation and test_ columns: pseudo-new classes held out of the base classes")
     header = (
         "  ".join(f"{m:>13}" for m in shown) + "  " + "  ".join(f"{'test_' + m:>13}" for m in shown)
     )
     print(f"{'':2}{'trial':<48}{header}")
-    for t in sorted(finished, key=lambda t: -t.metrics.get("hm", 0)):
+    for t in sorted(finished, key=lambda t: -t.metrics.get(shown[0], 0)):
         if not t.pareto:
             continue
         mark = "* " if t.selected else "  "

@@ -74,6 +74,7 @@ def epoch_metrics(result: dict[str, Any]) -> dict[str, float]:
         if (
             base in REPORTED_METRICS
             or key.startswith(("loss", "pi_", "cost_", "div_"))
+            or base.startswith("acc_s")  # accuracy after each class-incremental session
             or key == "pool_new_class_overlap"
         ):
             keep[key] = float(value)

@@ -134,6 +134,10 @@ class SweepSections(_Strict):
     tracking: Tracking = Tracking()
     storage: Storage = Storage()
 
+    @property
+    def objective_names(self) -> list[str]:
+        return [o.metric for o in self.objectives]
+
 
 @dataclass(frozen=True)
 class Spec:
@@ -238,7 +242,9 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> Spec
     except (TypeError, ConfigError) as exc:
         raise ConfigError(f"{path}: {exc}") from exc
     try:
-        sweep = SweepSections(**{s: raw[s] for s in SWEEP_SECTIONS if s in raw})
+        sweep = SweepSections(
+            **_kind_defaults(raw, {s: raw[s] for s in SWEEP_SECTIONS if s in raw})
+        )
     except ValidationError as exc:
         raise ConfigError(_pydantic_message(path, exc)) from None
     protocol_raw = dict(raw.get("protocol") or {})
@@ -254,6 +260,30 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> Spec
     _check_sweep(path, trial, sweep, protocol)
     _check_protocol(path, protocol, sweep)
     return Spec(path=path, trial=trial, protocol=protocol, sweep=sweep, raw=raw)
+
+
+# what a protocol kind optimises and selects on when the spec does not say
+KIND_OBJECTIVES = {"incremental": (("acc_avg", "max"), ("ece_last", "min"))}
+
+
+def _kind_defaults(raw: dict, sweep: dict) -> dict:
+    """The sweep sections with the protocol kind's default objectives, selection metrics and
+    ASHA metric where the spec gives none (base-to-new's hm and ece mean nothing there)."""
+    protocol = raw.get("protocol")
+    kind = protocol.get("kind") if isinstance(protocol, dict) else None
+    if kind not in KIND_OBJECTIVES:
+        return sweep
+    (metric, mode), (bound_metric, _) = KIND_OBJECTIVES[kind]
+    out = {key: dict(value) if isinstance(value, dict) else value for key, value in sweep.items()}
+    out.setdefault("objectives", [{"metric": m, "mode": d} for m, d in KIND_OBJECTIVES[kind]])
+    if isinstance(out.setdefault("selection", {}), dict):
+        out["selection"].setdefault("metric", metric)
+        out["selection"].setdefault("mode", mode)
+        out["selection"].setdefault("bound_metric", bound_metric)
+    search = out.setdefault("search", {})
+    if isinstance(search, dict) and isinstance(search.setdefault("asha", {}), dict):
+        search["asha"] = {"metric": metric, "mode": mode, **search["asha"]}
+    return out
 
 
 # a setting the protocol repeats cells over (or fixes) cannot also be searched

@@ -171,7 +171,7 @@ def run_sweep(
         budget = TimeBudget(spec.sweep.search.time_budget_s)
     callbacks = [
         mlflow_callback(runs, budget),
-        progress_callback(spec.sweep.search.num_trials, budget),
+        progress_callback(spec.sweep.search.num_trials, budget, spec.sweep.objective_names),
     ]
     tuner = build_tuner(spec, paths, callbacks, resume=resume, budget=budget)
     try:

@@ -21,7 +21,8 @@ def _check_datasets(spec: Spec) -> list[str]:
 
     root = spec.trial.data.root or default_data_root()
     cells = spec.protocol.cells(spec.trial)
-    roles = {c.dataset: "source" if c.targets else "base_to_new" for c in cells}
+    kind = spec.protocol.kind
+    roles = {c.dataset: "source" if c.targets else kind for c in cells}
     roles.update({t: "target" for c in cells for t in c.targets})
     checked = []
     for dataset, role in roles.items():
@@ -64,6 +65,9 @@ def _check_classes(spec: Spec, dataset: str, splits: dict, role: str) -> None:
     from workers.splits import base_new_items, dataset_labels, subsample_classes
 
     shots = int(max(_values(spec, "data.shots")))
+    if role == "incremental":
+        _check_sessions(spec, dataset, splits, shots)
+        return
     if role == "base_to_new":
         try:
             trained = base_new_items(splits, "base", pseudo_new=spec.protocol.split == "pseudo_new")
@@ -86,6 +90,32 @@ def _check_classes(spec: Spec, dataset: str, splits: dict, role: str) -> None:
                 f"{kind} class, but the smallest class of {dataset} has {min(counts.values())}; "
                 f"lower data.shots"
             )
+
+
+def _check_sessions(spec: Spec, dataset: str, splits: dict, shots: int) -> None:
+    """Enough classes for every session, enough images for every session's shots."""
+    from workers.errors import ConfigError
+    from workers.splits import dataset_labels
+
+    plan = spec.protocol.plan
+    try:
+        sessions = plan.classes(dataset_labels(splits))
+    except ConfigError as exc:
+        raise ConfigError(f"{spec.path}: {dataset}: {exc}") from None
+    for k, labels in enumerate(sessions):
+        need = {"train": shots if k == 0 else plan.shots, "val": min(shots, 4)}
+        for split, n in need.items():
+            counts: dict[int, int] = {}
+            for item in splits[split]:
+                counts[item.label] = counts.get(item.label, 0) + 1
+            short = [label for label in labels if counts.get(label, 0) < n]
+            if short:
+                key = "data.shots" if k == 0 or split == "val" else "protocol.shots"
+                raise DataError(
+                    f"{spec.path}: {key}: session {k} needs {n} {split} images in every class, "
+                    f"but {dataset} has {counts.get(short[0], 0)} for label {short[0]}; "
+                    f"lower {key}"
+                )
 
 
 def _check_image_outliers(spec: Spec, dataset: str, splits: dict, root) -> None:

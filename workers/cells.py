@@ -14,15 +14,51 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from workers.config import TrialConfig
+from workers.incremental import start_incremental
 from workers.messages import CellResult
 from workers.model import load_clip, resolve_device
 from workers.protocol import Cell, Protocol, aggregate
-from workers.trial import finish_trial, start_trial, total_epochs, train_epoch
+from workers.trial import (
+    Trainer,
+    TrialResult,
+    finish_trial,
+    start_trial,
+    total_epochs,
+    train_epoch,
+)
 
 COST = "cost_s"  # a cell's own seconds so far, in each of its reports
 
 # after each epoch: the configuration's metrics, each cell's, and the state to resume from
 ProtocolReport = Callable[[dict[str, float], list[CellResult], dict], None]
+
+
+class TrialRun:
+    """A base-to-new or cross-dataset cell: one ``Trainer``, stepped through ``workers.trial``."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        self.epochs = total_epochs(trainer.cfg)
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        return train_epoch(self.trainer, epoch)
+
+    def evaluate(self) -> dict[str, float]:
+        return {"epoch": 0, **self.trainer.evaluate("val")}
+
+    def state(self, epoch: int) -> dict:
+        return self.trainer.state(epoch)
+
+    def finish(self) -> TrialResult:
+        return finish_trial(self.trainer)
+
+
+def start_run(cfg: TrialConfig, cell: Cell, clip, state: dict | None):
+    """A cell's run and the epoch it starts at: class-incremental sessions or one trial."""
+    if cell.sessions is not None:
+        return start_incremental(cfg, cell, clip=clip, resume_state=state)
+    trainer, start = start_trial(cfg, cell, clip=clip, resume_state=state)
+    return TrialRun(trainer), start
 
 
 class CellGroup:
@@ -36,14 +72,13 @@ class CellGroup:
         self, cfg: TrialConfig, cells: Sequence[Cell], states: Mapping[str, dict] | None = None
     ) -> None:
         clip = load_clip(cfg.model)  # every cell of a configuration shares the model
-        self.trainers = {}
+        self.runs = {}
         self.seconds: dict[Cell, float] = {}
         starts = set()
         for cell in cells:
             began = time.perf_counter()
             state = (states or {}).get(cell.key)
-            trainer, start = start_trial(cell.config(cfg), cell, clip=clip, resume_state=state)
-            self.trainers[cell] = trainer
+            self.runs[cell], start = start_run(cell.config(cfg), cell, clip, state)
             # a restored cell goes on counting from its checkpoint's seconds
             self.seconds[cell] = (state or {}).get(COST, 0.0) + time.perf_counter() - began
             starts.add(start)
@@ -60,26 +95,30 @@ class CellGroup:
         """The epoch training starts at: 0, or the one after a restored state's."""
         return self.start
 
+    def epochs(self) -> int:
+        """How many epochs every cell trains (the same for all cells of a protocol)."""
+        return max(run.epochs for run in self.runs.values())
+
     def epoch(self, epoch: int) -> list[tuple[Cell, dict[str, float], dict]]:
         """Each cell's epoch: (cell, its validation metrics and losses, its state)."""
         out = []
-        for cell, trainer in self.trainers.items():
-            metrics = self._timed(cell, lambda t=trainer: train_epoch(t, epoch))
-            out.append((cell, metrics, {**trainer.state(epoch), COST: self.seconds[cell]}))
+        for cell, run in self.runs.items():
+            metrics = self._timed(cell, lambda r=run: r.train_epoch(epoch))
+            out.append((cell, metrics, {**run.state(epoch), COST: self.seconds[cell]}))
         return out
 
     def evaluate(self) -> list[tuple[Cell, dict[str, float], dict]]:
         """Validation metrics without training (a configuration with nothing to train)."""
         return [
-            (cell, self._timed(cell, lambda t=t: {"epoch": 0, **t.evaluate("val")}), t.state(-1))
-            for cell, t in self.trainers.items()
+            (cell, self._timed(cell, run.evaluate), run.state(-1))
+            for cell, run in self.runs.items()
         ]
 
     def finish(self) -> list[tuple[CellResult, dict]]:
         """Each cell's final result and learned state."""
         out = []
-        for cell, trainer in self.trainers.items():
-            result = finish_trial(trainer)
+        for cell, run in self.runs.items():
+            result = run.finish()
             metrics = self._timed(cell, lambda r=result: r.metrics)
             out.append((CellResult(cell, metrics, tuple(result.reliability)), result.state))
         return out
@@ -146,7 +185,7 @@ def run_groups(
         return [item for part in each(method, *args) for item in part]
 
     start = each("first_epoch")[0]  # the same for every group: one checkpoint holds them all
-    epochs = total_epochs(cfg)
+    epochs = each("epochs")[0]
     steps = [("evaluate", ())] if epochs == 0 else [("epoch", (e,)) for e in range(start, epochs)]
     for method, args in steps:
         results = merged(method, *args)

@@ -25,7 +25,12 @@ RESAMPLE = ("step", "epoch", "never")
 # target_acc/T and ece_target/T.
 BASE_TO_NEW_METRICS = ("base_acc", "new_acc", "hm", "ece_base", "ece_new", "ece")
 CROSS_DATASET_METRICS = ("source_acc", "target_acc", "hm", "ece_source", "ece_target", "ece")
-REPORTED_METRICS = tuple(dict.fromkeys(BASE_TO_NEW_METRICS + CROSS_DATASET_METRICS))
+# class-incremental: accuracy over every class seen so far after each session (acc_s<k>),
+# their mean, the last one, the drop first - last, and the ECE after the last session
+INCREMENTAL_METRICS = ("acc_avg", "acc_last", "pd", "ece_last")
+REPORTED_METRICS = tuple(
+    dict.fromkeys(BASE_TO_NEW_METRICS + CROSS_DATASET_METRICS + INCREMENTAL_METRICS)
+)
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,8 @@ class MethodConfig:
     pool_size: int = 5000  # words kept by random_words / random_strings
     resample_every: str = "step"
     optimization: str = "two_stage"
+    # class-incremental: a new specialized prompt per session, or one prompt carried across
+    session_prompts: str = "new"
     specialized_init: float = 0.5
     adapter: bool = False  # a residual bottleneck adapter on the image features (CLIP-Adapter)
     adapter_ratio: float = 0.2  # the adapter's share of the adapted feature
@@ -216,6 +223,12 @@ def _validate(cfg: TrialConfig) -> None:
         "method.specialized_init",
         "0 < specialized_init < 1",
         m.specialized_init,
+    )
+    _check(
+        m.session_prompts in ("new", "carried"),
+        "method.session_prompts",
+        "one of ('new', 'carried')",
+        m.session_prompts,
     )
     _check(p.n_ctx >= 1, "prompt.n_ctx", "n_ctx >= 1", p.n_ctx)
     _check(

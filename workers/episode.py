@@ -72,7 +72,7 @@ def model_identity(cfg: TrialConfig) -> dict:
     }
 
 
-def _encode(clip: Clip, items: list[Datum], cache: Path, key: dict, transform=None) -> Split:
+def encode_split(clip: Clip, items: list[Datum], cache: Path, key: dict, transform=None) -> Split:
     def compute() -> dict[str, torch.Tensor]:
         feats, labels = encode_items(clip, items, transform=transform)
         return {"feats": feats, "labels": labels}
@@ -81,7 +81,7 @@ def _encode(clip: Clip, items: list[Datum], cache: Path, key: dict, transform=No
     return Split(tensors["feats"], tensors["labels"])
 
 
-def _train_views(clip: Clip, items: list[Datum], cfg: TrialConfig, cache: Path, key: dict):
+def augmented_views(clip: Clip, items: list[Datum], cfg: TrialConfig, cache: Path, key: dict):
     transform = train_transform(clip, cfg.data.crop_scale_min)
     fingerprint = items_fingerprint(items)  # one stat() per image, shared by every view
     views = []
@@ -185,21 +185,21 @@ def prepare_episode(clip: Clip, cfg: TrialConfig, cell: Cell | None = None) -> E
             base_names=classes[trained].names,
         )
         outlier_key = {**eval_key, "dataset": f"outliers:{cfg.method.image_outliers}"}
-        image_outliers = _encode(clip, items, cache, outlier_key).feats
+        image_outliers = encode_split(clip, items, cache, outlier_key).feats
     sets = {
         name: LabelSet(
             names=c.names,
             inside=name == trained,
             zero_shot=encode(c.names),
-            val=_encode(clip, c.val, cache, eval_key),
-            test=_encode(clip, c.test, cache, eval_key),
+            val=encode_split(clip, c.val, cache, eval_key),
+            test=encode_split(clip, c.test, cache, eval_key),
         )
         for name, c in classes.items()
     }
     return Episode(
         sets=sets,
         transfer=bool(cell.targets),
-        train_views=_train_views(clip, train, cfg, cache, {**key, "split": "train"}),
+        train_views=augmented_views(clip, train, cfg, cache, {**key, "split": "train"}),
         train_labels=torch.tensor([d.label for d in train]),
         pool=pool,
         pool_zero_shot=encode(pool.words) if pool.words else torch.empty(0, 0),

@@ -49,3 +49,33 @@ def mixture_logits(
     if pi.dim() == 1:
         pi = pi.expand(generalized.shape[1], 2)  # (C, 2)
     return pi[:, GENERALIZED] * generalized + pi[:, SPECIALIZED] * specialized
+
+
+def k_prompt_weights(
+    in_logits: torch.Tensor, out_logits: torch.Tensor, owner: torch.Tensor
+) -> torch.Tensor:
+    """Each class's weights over the generalized prompt and K specialized prompts.
+
+    Prompt ``s`` contributes its in-logit to the classes it was trained on (``owner == s``)
+    and its out-logit to every other class; the generalized prompt's logit is 0; a class's
+    weights are the softmax over those K + 1 logits, so they are >= 0 and sum to 1. With
+    K = 1 and the logits ``l_g = logits[g, 1] - logits[g, 0]`` of a ``CoAWeights`` this is
+    exactly the two-prompt mixture's ``pi_in`` / ``pi_out``.
+    in_logits, out_logits: (K,); owner: (C,) in [0, K) -> (C, K + 1)
+    """
+    k = in_logits.shape[0]
+    mine = owner[:, None] == torch.arange(k, device=owner.device)[None, :]  # (C, K)
+    logits = torch.where(mine, in_logits[None, :], out_logits[None, :])  # (C, K)
+    zero = torch.zeros(len(owner), 1, dtype=logits.dtype, device=logits.device)
+    return torch.cat([zero, logits], dim=1).softmax(dim=-1)
+
+
+def k_mixture_logits(
+    generalized: torch.Tensor, specialized: torch.Tensor, pi: torch.Tensor
+) -> torch.Tensor:
+    """``z(x, c) = pi_0(c) s_t0(x, c) + sum_s pi_s(c) s_ts(x, c)``.
+
+    generalized: (N, C); specialized: (K, N, C); pi: (C, K + 1) -> (N, C)
+    """
+    mixed = pi[None, :, 0] * generalized
+    return mixed + (pi.T[1:, None, :] * specialized).sum(dim=0)

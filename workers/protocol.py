@@ -17,15 +17,61 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from workers.config import BASE_TO_NEW_METRICS, CROSS_DATASET_METRICS, TrialConfig
+from workers.config import (
+    BASE_TO_NEW_METRICS,
+    CROSS_DATASET_METRICS,
+    INCREMENTAL_METRICS,
+    TrialConfig,
+)
 from workers.errors import ConfigError
 
-KINDS = ("base_to_new", "cross_dataset")
+KINDS = ("base_to_new", "cross_dataset", "incremental")
 SPLITS = ("val", "pseudo_new")  # what selection validates on: real new classes, or pseudo-new
-KEYS = ("kind", "seeds", "datasets", "source", "targets", "parallel_cells", "split")
+SESSION_KEYS = ("base_classes", "sessions", "ways", "shots")
+KEYS = (
+    "kind",
+    "seeds",
+    "datasets",
+    "source",
+    "targets",
+    *SESSION_KEYS,
+    "parallel_cells",
+    "split",
+)
 
-SPREAD = ("hm", "ece")  # metrics whose standard deviation over cells is reported
-PER_DATASET = ("base_acc", "new_acc", "hm", "ece")  # metrics averaged per dataset too
+
+@dataclass(frozen=True)
+class SessionPlan:
+    """Few-shot class-incremental sessions: a base session of ``base_classes`` classes (its
+    training images ``data.shots`` per class), then ``sessions`` sessions of ``ways`` new
+    classes with ``shots`` training images each; classes in the dataset's sorted label order."""
+
+    base_classes: int
+    sessions: int
+    ways: int
+    shots: int
+
+    def classes(self, labels: Sequence[int]) -> list[list[int]]:
+        """The labels each session adds. -> [base session, session 1, ...]"""
+        need = self.base_classes + self.sessions * self.ways
+        if need > len(labels):
+            raise ConfigError(
+                f"protocol: {self.base_classes} base classes + {self.sessions} sessions x "
+                f"{self.ways} ways = {need} classes, but the dataset has {len(labels)}; "
+                "lower protocol.base_classes, sessions or ways"
+            )
+        labels = sorted(labels)
+        out = [labels[: self.base_classes]]
+        for s in range(self.sessions):
+            start = self.base_classes + s * self.ways
+            out.append(labels[start : start + self.ways])
+        return out
+
+
+# metrics whose standard deviation over cells is reported
+SPREAD = ("hm", "ece", "acc_avg", "ece_last")
+# metrics averaged per dataset too
+PER_DATASET = ("base_acc", "new_acc", "hm", "ece", "acc_avg", "acc_last", "ece_last")
 
 
 @dataclass(frozen=True)
@@ -38,6 +84,7 @@ class Cell:
     seed: int
     targets: tuple[str, ...] = ()
     pseudo_new: bool = False
+    sessions: SessionPlan | None = None  # class-incremental sessions on ``dataset``
 
     @property
     def key(self) -> str:
@@ -60,6 +107,10 @@ class Protocol:
     source: str | None = None
     targets: tuple[str, ...] | None = None
     split: str = "val"  # the spec's selection.split
+    base_classes: int | None = None  # incremental: the session plan
+    sessions: int | None = None
+    ways: int | None = None
+    shots: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -90,7 +141,14 @@ class Protocol:
             )
         if self.kind == "cross_dataset":
             self._check_cross_dataset()
-        elif self.source is not None or self.targets is not None:
+        if self.kind == "incremental":
+            self._check_incremental()
+        elif any(getattr(self, k) is not None for k in SESSION_KEYS):
+            raise ConfigError(
+                f"protocol.{'/'.join(SESSION_KEYS)}: only an incremental protocol has sessions; "
+                "add 'kind: incremental' to protocol or drop them"
+            )
+        if self.kind != "cross_dataset" and (self.source is not None or self.targets is not None):
             raise ConfigError(
                 "protocol.source/targets: only a cross-dataset protocol has them; add "
                 "'kind: cross_dataset' to protocol or drop source and targets"
@@ -123,10 +181,33 @@ class Protocol:
                 "a cross_dataset protocol's new classes are its targets: use split: val"
             )
 
+    def _check_incremental(self) -> None:
+        for key in SESSION_KEYS:
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(
+                    f"protocol.{key}: an incremental protocol needs a whole number >= 1, got "
+                    f"{value!r} (e.g. base_classes: 60, sessions: 8, ways: 5, shots: 5)"
+                )
+        if self.split == "pseudo_new":
+            raise ConfigError(
+                "selection.split: pseudo_new holds out base classes of a base_to_new protocol; "
+                "an incremental protocol validates on the classes seen so far: use split: val"
+            )
+
+    @property
+    def plan(self) -> SessionPlan | None:
+        if self.kind != "incremental":
+            return None
+        return SessionPlan(self.base_classes, self.sessions, self.ways, self.shots)
+
     @property
     def metrics(self) -> tuple[str, ...]:
         """What each of this protocol's cells reports, per epoch and (``test_``) at its end."""
-        return CROSS_DATASET_METRICS if self.kind == "cross_dataset" else BASE_TO_NEW_METRICS
+        return {
+            "cross_dataset": CROSS_DATASET_METRICS,
+            "incremental": INCREMENTAL_METRICS,
+        }.get(self.kind, BASE_TO_NEW_METRICS)
 
     def cells(self, cfg: TrialConfig) -> list[Cell]:
         """Dataset-major: every seed of the first dataset, then the next dataset's."""
@@ -135,7 +216,7 @@ class Protocol:
             return [Cell(self.source, s, tuple(self.targets)) for s in seeds]
         datasets = self.datasets or (cfg.data.dataset,)
         pseudo = self.split == "pseudo_new"
-        return [Cell(d, s, pseudo_new=pseudo) for d in datasets for s in seeds]
+        return [Cell(d, s, pseudo_new=pseudo, sessions=self.plan) for d in datasets for s in seeds]
 
     def parallel(self, cfg: TrialConfig) -> int:
         """How many cells run at once: one bundle of resources each."""
@@ -154,6 +235,7 @@ class Protocol:
             "targets": listed(self.targets),
             "parallel_cells": self.parallel_cells,
             "split": self.split,
+            **{key: getattr(self, key) for key in SESSION_KEYS},
         }
 
     @classmethod
@@ -181,6 +263,7 @@ class Protocol:
             source=raw.get("source"),
             targets=names("targets"),
             split=raw.get("split") or "val",
+            **{key: raw.get(key) for key in SESSION_KEYS},
         )
 
 

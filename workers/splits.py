@@ -87,3 +87,9 @@ def base_new_items(
         part = subsample_classes(items, "base" if pseudo_new else subset, labels)
         out[name] = subsample_classes(part, subset, range(n_base)) if pseudo_new else part
     return out
+
+
+def keep_labels(items: list[Datum], labels: list[int]) -> list[Datum]:
+    """The items of ``labels`` only, relabelled by their position in ``labels``."""
+    relabel = {label: i for i, label in enumerate(labels)}
+    return [Datum(i.path, relabel[i.label], i.classname) for i in items if i.label in relabel]

@@ -351,6 +351,12 @@ def start_trial(
 
 def train_epoch(trainer: Trainer, epoch: int) -> dict[str, float]:
     """One epoch of stage 1 or stage 2, then the validation metrics (in %) and loss terms."""
+    losses = fit_epoch(trainer, epoch)
+    return {"epoch": epoch + 1, **trainer.evaluate("val"), **losses}
+
+
+def fit_epoch(trainer: Trainer, epoch: int) -> dict[str, float]:
+    """One epoch of stage 1 or stage 2: its mean loss terms; a non-finite one raises."""
     stage = 1 if epoch < trainer.cfg.train.epochs else 2
     losses = trainer.train_epoch(epoch) if stage == 1 else trainer.weight_epoch()
     bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
@@ -361,7 +367,7 @@ def train_epoch(trainer: Trainer, epoch: int) -> dict[str, float]:
             + ", ".join(f"{k} = {v}" for k, v in bad.items())
             + f"; lower train.lr (now {t.lr:g}) or train.weight_lr (now {t.weight_lr:g})"
         )
-    return {"epoch": epoch + 1, **trainer.evaluate("val"), **losses}
+    return losses
 
 
 def finish_trial(trainer: Trainer) -> TrialResult:

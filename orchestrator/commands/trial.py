@@ -46,9 +46,10 @@ def run(args: argparse.Namespace) -> int:
     for key in shown:
         print(f"  {key:<10} {final[key]:6.2f} | {final['test_' + key]:6.2f}")
     if cells > 1:
-        for key in ("hm", "ece"):
+        for key in shown:
             std = f"{key}_std"
-            print(f"  {std:<10} {final[std]:6.2f} | {final['test_' + std]:6.2f}")
+            if std in final:
+                print(f"  {std:<10} {final[std]:6.2f} | {final['test_' + std]:6.2f}")
     if spec.protocol.kind == "cross_dataset":
         for target in spec.protocol.targets:
             acc, ece = f"target_acc/{target}", f"ece_target/{target}"
@@ -56,6 +57,12 @@ def run(args: argparse.Namespace) -> int:
                 f"  {target}: acc {final[acc]:.2f} | {final['test_' + acc]:.2f}"
                 f", ece {final[ece]:.2f} | {final['test_' + ece]:.2f}"
             )
+    elif spec.protocol.kind == "incremental":
+        sessions = sorted((k for k in final if k.startswith("acc_s")), key=lambda k: int(k[5:]))
+        print(
+            "  after each session (validation | test): "
+            + ", ".join(f"{final[k]:.1f} | {final['test_' + k]:.1f}" for k in sessions)
+        )
     elif cells > 1:
         for dataset in dict.fromkeys(c.cell.dataset for c in result.cells):
             print(

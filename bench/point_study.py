@@ -1,10 +1,13 @@
-"""DOR's variants on the toy world: every named point of search_spaces/dor_study.yaml through
-the trial's own protocol (seeds as cells), printed as the README's markdown table.
+"""Every named point of a spec through the trial's own protocol (its cells), printed as a
+markdown table of mean ± std over cells: the README's DOR and class-incremental tables.
 
-    .venv/bin/python bench/dor_study.py [--spec search_spaces/dor_study.yaml] [--seeds 1 2 3]
+    .venv/bin/python bench/point_study.py search_spaces/dor_study.yaml [--seeds 1 2 3]
+    .venv/bin/python bench/point_study.py search_spaces/incremental.yaml
 
-Test-split base/new accuracy and ECE; validation-split textual divergence at the end of
-training (div = mean 1 - cos(tuned, zero-shot) over the base and over the new class names).
+Base-to-new: test-split base/new accuracy and ECE, and the validation-split textual
+divergence at the end of training (mean 1 - cos(tuned, zero-shot) over the base and over the
+new class names). Class-incremental: test accuracy after the first and last sessions, their
+average over sessions, the drop and the last session's ECE.
 """
 
 from __future__ import annotations
@@ -20,7 +23,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from orchestrator.spec import load_spec  # noqa: E402
 from workers.cells import run_protocol  # noqa: E402
 
-COLUMNS = {
+INCREMENTAL = {
+    "test_acc_s0": "session 0",
+    "test_acc_last": "last session",
+    "test_acc_avg": "average",
+    "test_pd": "drop (PD)",
+    "test_ece_last": "ECE last",
+}
+BASE_TO_NEW = {
     "test_base_acc": "base",
     "test_new_acc": "new",
     "test_hm": "HM",
@@ -34,19 +44,20 @@ SCALE = {"div_base": 1e3, "div_new": 1e3}
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spec", default="search_spaces/dor_study.yaml")
+    parser.add_argument("spec", nargs="?", default="search_spaces/dor_study.yaml")
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
     args = parser.parse_args()
     base = load_spec(args.spec)
     seeds = {"protocol.seeds": args.seeds} if args.seeds else {}
-    print("| variant | " + " | ".join(COLUMNS.values()) + " |")
-    print("|---" * (len(COLUMNS) + 1) + "|")
+    columns = INCREMENTAL if base.protocol.kind == "incremental" else BASE_TO_NEW
+    print("| variant | " + " | ".join(columns.values()) + " |")
+    print("|---" * (len(columns) + 1) + "|")
     for point in base.sweep.search.points_to_evaluate:
         start = time.time()
         spec = load_spec(args.spec, {**point.values, **seeds})
         result = run_protocol(spec.trial, spec.protocol)
         cells = []
-        for key in COLUMNS:
+        for key in columns:
             values = [c.metrics[key] * SCALE.get(key, 1) for c in result.cells]
             spread = statistics.stdev(values) if len(values) > 1 else 0.0
             cells.append(f"{statistics.fmean(values):.1f} ± {spread:.1f}")
