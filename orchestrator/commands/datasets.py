@@ -1,7 +1,8 @@
 """``orch datasets``: the datasets found under the data root, toy and real, with their sizes.
 
 Reads split JSON files and folders only (never torch): CoOp-layout datasets and the toy
-world's family by their split JSON, ImageNet and FGVC-Aircraft through their readers.
+world's family by their split JSON; ImageNet, FGVC-Aircraft, CIFAR-100 and CUB-200-2011 through
+their readers, when their folder is there.
 """
 
 from __future__ import annotations
@@ -64,15 +65,16 @@ def find_datasets(root: Path) -> list[dict]:
         rows.append({"name": name, "kind": kind, "path": str(root / folder), "status": "ok",
                      **_summary(splits)})  # fmt: skip
     for name, reader in sorted(readers.READERS.items()):
-        if not (root / name).is_dir():
+        folder = root / readers.READER_DIRS[name]  # e.g. cub200 reads CUB_200_2011/
+        if not folder.is_dir():
             continue
         try:
             splits = {s: [d.label for d in items] for s, items in reader(root).items()}
         except DataError as exc:
-            rows.append({"name": name, "kind": "real", "path": str(root / name),
+            rows.append({"name": name, "kind": "real", "path": str(folder),
                          "status": f"bad: {exc}"})  # fmt: skip
             continue
-        rows.append({"name": name, "kind": "real", "path": str(root / name), "status": "ok",
+        rows.append({"name": name, "kind": "real", "path": str(folder), "status": "ok",
                      **_summary(splits)})  # fmt: skip
     return rows
 
