@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from orchestrator.callbacks import mlflow_callback, progress_callback
+from orchestrator.fill import fill_feature_cache
 from orchestrator.plots import plot_sweep
 from orchestrator.refit import RefitInterrupted, refit_selected
 from orchestrator.results import SweepResult, collect, tag_selection
@@ -20,9 +21,7 @@ from orchestrator.storage import SweepPaths, resolve_storage, sweep_names
 from orchestrator.tracking import check_reachable, resolve_uri, tracking_errors
 from orchestrator.tuner import (
     build_tuner,
-    cache_fill_requests,
     check_cluster_fits,
-    fill,
     ray_init,
     stopped_early,
 )
@@ -84,17 +83,6 @@ def open_runs(spec: Spec, paths: SweepPaths, uri: str, *, resume: bool) -> Trial
             parent_run_id=parent, tracking_uri=uri, experiment=name, spec=str(spec.path)
         )
     return TrialRuns(uri, experiment_id, parent, [o.metric for o in spec.sweep.objectives])
-
-
-def fill_feature_cache(spec: Spec) -> None:
-    """Every episode's features, once, before any trial starts (trials then only read)."""
-    import ray
-
-    requests = cache_fill_requests(spec)
-    print(f"filling the feature cache for {len(requests)} episode(s)...", flush=True)
-    resources = spec.sweep.resources
-    task = ray.remote(fill).options(num_cpus=resources.cpu, num_gpus=resources.gpu)
-    ray.get([task.remote(request) for request in requests])  # in parallel, as resources allow
 
 
 def gather(

@@ -74,6 +74,24 @@ def file_digest(path: str | Path) -> str:
     return _file_digest(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
 
 
+# entries this process has read, by (path, size, mtime): a worker Ray reuses for the next
+# trial reads each entry once. Callers treat the tensors as read-only.
+_IN_MEMORY: dict[tuple, dict[str, torch.Tensor]] = {}
+IN_MEMORY_BYTES = 2 << 30
+
+
+def _remember(memo: tuple, tensors: dict[str, torch.Tensor]) -> None:
+    size = sum(t.numel() * t.element_size() for t in tensors.values())
+    held = sum(
+        t.numel() * t.element_size() for entry in _IN_MEMORY.values() for t in entry.values()
+    )
+    while _IN_MEMORY and held + size > IN_MEMORY_BYTES:  # oldest first
+        dropped = _IN_MEMORY.pop(next(iter(_IN_MEMORY)))
+        held -= sum(t.numel() * t.element_size() for t in dropped.values())
+    if size <= IN_MEMORY_BYTES:
+        _IN_MEMORY[memo] = tensors
+
+
 def cached_tensors(
     cache_dir: str | Path,
     kind: str,
@@ -83,8 +101,14 @@ def cached_tensors(
     """Return the tensors stored under ``parts``' hash, computing and publishing them once."""
     folder = Path(cache_dir) / kind
     path = folder / f"{content_key(parts)}.pt"
-    if path.is_file() and (stored := _load_checked(path)) is not None:
-        return stored
+    if path.is_file():
+        stat = path.stat()
+        memo = (str(path), stat.st_size, stat.st_mtime_ns)
+        if memo in _IN_MEMORY:  # a reused worker: read once per process
+            return _IN_MEMORY[memo]
+        if (stored := _load_checked(path)) is not None:
+            _remember(memo, stored)
+            return stored
     tensors = {name: t.detach().cpu() for name, t in compute().items()}
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tmp", dir=folder)

@@ -241,14 +241,27 @@ def resolve_device(device: str) -> torch.device:
         raise ConfigError(f"unknown device '{device}'; use cpu, cuda or auto") from exc
 
 
+_LOADED: dict[tuple, Clip] = {}  # this process's frozen models, kept across trials
+
+
 def load_clip(model: ModelConfig) -> Clip:
-    """The frozen CLIP a trial's ``model`` section names, on its device."""
-    return create_clip(
-        model.name,
-        pretrained=model.pretrained,
-        checkpoint=model.checkpoint,
-        device=resolve_device(model.device),
-    )
+    """The frozen CLIP a trial's ``model`` section names, on its device.
+
+    A worker process that Ray reuses for the next trial keeps it: the model is frozen (every
+    trial's learned parts live outside it), so only a changed checkpoint file builds it again.
+    """
+    device = resolve_device(model.device)
+    stamp = None
+    if model.checkpoint and Path(model.checkpoint).is_file():
+        stat = Path(model.checkpoint).stat()
+        stamp = (stat.st_size, stat.st_mtime_ns)
+    key = (model.name, model.pretrained, model.checkpoint, stamp, str(device))
+    if key not in _LOADED:
+        _LOADED.clear()  # one model per process: a sweep uses one, and they are large
+        _LOADED[key] = create_clip(
+            model.name, pretrained=model.pretrained, checkpoint=model.checkpoint, device=device
+        )
+    return _LOADED[key]
 
 
 def create_clip(

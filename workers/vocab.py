@@ -36,21 +36,10 @@ class OutlierPool:
     new_class_overlap: int  # diagnostic: pool words equal to a new class name
 
 
-def _base_and_synonyms(base_names: Sequence[str]) -> set[str]:
-    from workers.wordnet import load_wordnet
-
-    wn = load_wordnet()
-    banned = {n.lower() for n in base_names}
-    for name in base_names:
-        for synset in wn.synsets(name.replace(" ", "_"), pos="n"):
-            banned.update(lemma.replace("_", " ").lower() for lemma in synset.lemma_names())
-    return banned
-
-
 def wordnet_nouns(base_names: Sequence[str]) -> list[str]:
-    from workers.wordnet import noun_lemmas
+    from workers.wordnet import base_synonyms, noun_lemmas
 
-    banned = _base_and_synonyms(base_names)
+    banned = base_synonyms(base_names)
     return [w for w in noun_lemmas() if w not in banned]
 
 

@@ -58,12 +58,16 @@ def test_zero_shot_classifies_every_seen_class_with_the_template(clip):
     offsets = [0, 40, 48]
     for k in range(3):  # an independent computation over sessions 0..k
         feats = torch.cat([s.test.feats for s in sets[: k + 1]])
-        labels = torch.cat([s.test.labels + o for s, o in zip(sets[: k + 1], offsets, strict=False)])
+        labels = torch.cat(
+            [s.test.labels + o for s, o in zip(sets[: k + 1], offsets, strict=False)]
+        )
         text = torch.cat([s.zero_shot for s in sets[: k + 1]])
         acc = ((feats @ text.T).argmax(-1) == labels).float().mean().item()
         assert final[f"test_acc_s{k}"] == pytest.approx(100 * acc, abs=1e-4)
     assert final["test_pd"] == pytest.approx(final["test_acc_s0"] - final["test_acc_s2"])
-    assert final["test_acc_avg"] == pytest.approx(sum(final[f"test_acc_s{k}"] for k in range(3)) / 3)
+    assert final["test_acc_avg"] == pytest.approx(
+        sum(final[f"test_acc_s{k}"] for k in range(3)) / 3
+    )
 
 
 def test_sequential_coop_carries_one_prompt_and_per_session_coop_keeps_each(clip):

@@ -104,6 +104,7 @@ def test_pseudo_new_sweep_selects_without_new_classes_then_refits(tmp_path):
     second = run_orch(*args, "--resume", env=env, cwd=tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "refit on all base classes" in second.stdout
+    assert "already filled" in second.stdout  # no fill task started
     (parent,), configs = children(client)
     assert parent.info.status == "FINISHED" and len(configs) == 2
     chosen = chosen_of(configs)
