@@ -118,7 +118,23 @@ def mark_interrupted(spec: Spec, runs: TrialRuns, result: SweepResult) -> UserEr
     return UserError(f"sweep interrupted; continue it with `orch sweep {spec.path} --resume`")
 
 
-def finish_parent(spec: Spec, runs: TrialRuns, result: SweepResult) -> None:
+class Phases:
+    """Wall seconds of the driver's phases, logged on the sweep's run as ``time_<phase>_s``:
+    where a sweep's time goes besides its trials (``bench/overhead.py`` reads them)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def done(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self._last
+        self._last = now
+
+
+def finish_parent(
+    spec: Spec, runs: TrialRuns, result: SweepResult, phases: Phases | None = None
+) -> None:
     tag_selection(runs.client, result)
     started = runs.client.get_run(runs.parent_run_id).info.start_time / 1000
     result.wall_s = time.time() - started
@@ -128,6 +144,10 @@ def finish_parent(spec: Spec, runs: TrialRuns, result: SweepResult) -> None:
     with tempfile.TemporaryDirectory() as folder:
         for path in plot_sweep(result, Path(folder), searched):
             runs.client.log_artifact(runs.parent_run_id, str(path))
+    if phases is not None:
+        phases.done("finish")
+        for phase, seconds in phases.seconds.items():
+            runs.client.log_metric(runs.parent_run_id, f"time_{phase}_s", seconds)
     runs.client.set_terminated(runs.parent_run_id, status="FINISHED")
 
 
@@ -139,6 +159,7 @@ def run_sweep(
     storage: str | None = None,
     ray_address: str | None = None,
 ) -> SweepResult:
+    phases = Phases()
     uri = resolve_uri(tracking_uri or spec.sweep.tracking.uri)
     check_reachable(uri)
     # a lost server should cost seconds per call, not MLflow's default minutes of retries
@@ -146,11 +167,14 @@ def run_sweep(
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
     logging.getLogger("urllib3").setLevel(logging.ERROR)  # each retry would be a log line
     paths = sweep_paths(spec, resolve_storage(storage or spec.sweep.storage.path), resume=resume)
+    phases.done("checks")
     ray_init(ray_address)  # before anything is written: a bad address leaves no trace
     check_cluster_fits(spec)
+    phases.done("ray_start")
     if resume and not paths.has_state():
         raise UserError(f"--resume: {paths.experiment} has no sweep state; start a new sweep")
     fill_feature_cache(spec)  # before MLflow: an interrupted or failed fill leaves no run
+    phases.done("fill")
     runs = open_runs(spec, paths, uri, resume=resume)
     budget = None
     if spec.sweep.search.time_budget_s:
@@ -162,16 +186,19 @@ def run_sweep(
         progress_callback(spec.sweep.search.num_trials, budget, spec.sweep.objective_names),
     ]
     tuner = build_tuner(spec, paths, callbacks, resume=resume, budget=budget)
+    phases.done("mlflow_setup")
     try:
         tuner.fit()
         interrupted = stopped_early(paths)
     except KeyboardInterrupt:
         interrupted = True
+    phases.done("trials")
     spent = budget is not None and budget.spent
     stopped_by = TIME_BUDGET if spent else "pruned"
     result = gather(spec, runs, paths, replay=not interrupted, stopped_by=stopped_by)
     if interrupted or any(t.status == "RUNNING" for t in result.trials):
         raise mark_interrupted(spec, runs, result)
+    phases.done("gather")
     if spent:
         result.ended_by = f"its time budget of {budget.seconds:g} s"
         runs.client.set_tag(runs.parent_run_id, "ended_by", "time budget")
@@ -185,5 +212,6 @@ def run_sweep(
             runs.client.set_tag(runs.parent_run_id, "error", str(exc)[:4000])
             runs.client.set_terminated(runs.parent_run_id, status="FAILED")
             raise
-    finish_parent(spec, runs, result)
+        phases.done("refit")
+    finish_parent(spec, runs, result, phases)
     return result

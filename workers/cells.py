@@ -28,6 +28,7 @@ from workers.trial import (
 )
 
 COST = "cost_s"  # a cell's own seconds so far, in each of its reports
+COMPUTE = "compute_s"  # of those, training and evaluation only (no episode set-up)
 
 # after each epoch: the configuration's metrics, each cell's, and the state to resume from
 ProtocolReport = Callable[[dict[str, float], list[CellResult], dict], None]
@@ -74,6 +75,7 @@ class CellGroup:
         clip = load_clip(cfg.model)  # every cell of a configuration shares the model
         self.runs = {}
         self.seconds: dict[Cell, float] = {}
+        self.compute: dict[Cell, float] = {}
         starts = set()
         for cell in cells:
             began = time.perf_counter()
@@ -81,6 +83,7 @@ class CellGroup:
             self.runs[cell], start = start_run(cell.config(cfg), cell, clip, state)
             # a restored cell goes on counting from its checkpoint's seconds
             self.seconds[cell] = (state or {}).get(COST, 0.0) + time.perf_counter() - began
+            self.compute[cell] = (state or {}).get(COMPUTE, 0.0)
             starts.add(start)
         assert len(starts) == 1, f"cells resumed at different epochs: {starts}"
         self.start = starts.pop()
@@ -89,7 +92,8 @@ class CellGroup:
         began = time.perf_counter()
         metrics = work()
         self.seconds[cell] += time.perf_counter() - began
-        return {**metrics, COST: self.seconds[cell]}
+        self.compute[cell] += time.perf_counter() - began
+        return {**metrics, COST: self.seconds[cell], COMPUTE: self.compute[cell]}
 
     def first_epoch(self) -> int:
         """The epoch training starts at: 0, or the one after a restored state's."""
@@ -104,7 +108,8 @@ class CellGroup:
         out = []
         for cell, run in self.runs.items():
             metrics = self._timed(cell, lambda r=run: r.train_epoch(epoch))
-            out.append((cell, metrics, {**run.state(epoch), COST: self.seconds[cell]}))
+            times = {COST: self.seconds[cell], COMPUTE: self.compute[cell]}
+            out.append((cell, metrics, {**run.state(epoch), **times}))
         return out
 
     def evaluate(self) -> list[tuple[Cell, dict[str, float], dict]]:
@@ -145,11 +150,13 @@ def _with_cost(per_cell: list[tuple[Cell, Mapping[str, float]]], cost: Cost) -> 
     its cells' own seconds), ``cost_wall_s`` and ``cost_gpu_s`` (wall time x GPUs held)."""
     metrics = aggregate(per_cell)
     metrics.pop(COST, None)  # a mean of cells' seconds means nothing
+    metrics.pop(COMPUTE, None)
     wall = time.monotonic() - cost.started
     return {
         **metrics,
         "cost_wall_s": wall,
         "cost_cell_s": sum(m.get(COST, 0.0) for _, m in per_cell),
+        "cost_compute_s": sum(m.get(COMPUTE, 0.0) for _, m in per_cell),
         "cost_gpu_s": wall * cost.gpus,
     }
 
