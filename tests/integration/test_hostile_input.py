@@ -38,6 +38,18 @@ def setting(section: str, key: str, value):
     return mutate
 
 
+def two_classes(folder: Path) -> Path:
+    """An image-folder dataset of two classes: one base class, nothing to split."""
+    from PIL import Image
+
+    for split in ("train", "val", "test"):
+        for name in ("cat", "dog"):
+            (folder / "two" / split / name).mkdir(parents=True, exist_ok=True)
+            for i in range(4):
+                Image.new("RGB", (8, 8)).save(folder / "two" / split / name / f"{i}.png")
+    return folder / "two"
+
+
 def words(folder: Path, n: int) -> str:
     path = folder / "words.txt"
     path.write_text("".join(f"word{i}\n" for i in range(n)))
@@ -237,6 +249,94 @@ CASES = [
             "s3://bucket/orch_runs",
         ],
         ["address"],
+    ),
+    # protocol kinds, leak-free selection, budgets, DOR variants (a sweep refuses them too)
+    (
+        "cross-dataset without targets",
+        lambda d: [
+            "sweep",
+            str(TRIAL),
+            "--set",
+            "protocol.kind=cross_dataset",
+            "--set",
+            "protocol.source=toy_source",
+        ],  # fmt: skip
+        ["protocol.targets"],
+    ),
+    (
+        "cross-dataset target is the source",
+        lambda d: [
+            "validate",
+            str(TRIAL),
+            "--set",
+            "protocol.kind=cross_dataset",
+            "--set",
+            "protocol.source=toyworld",
+            "--set",
+            "protocol.targets=[toyworld]",
+        ],  # fmt: skip
+        ["protocol.targets", "also a target"],
+    ),
+    (
+        "pseudo-new with too few base classes",
+        lambda d: [
+            "validate",
+            str(TRIAL),
+            "--set",
+            "selection.split=pseudo_new",
+            "--set",
+            f"data.dataset=folder:{two_classes(d)}",
+        ],  # fmt: skip
+        ["pseudo_new", "at least 2 base classes"],
+    ),
+    (
+        "zero time budget",
+        lambda d: ["sweep", str(COCOA), "--set", "search.time_budget_s=0"],
+        ["search.time_budget_s"],
+    ),
+    (
+        "incremental sessions beyond the classes",
+        lambda d: [
+            "validate",
+            str(TRIAL),
+            "--set",
+            "protocol.kind=incremental",
+            "--set",
+            "protocol.base_classes=60",
+            "--set",
+            "protocol.sessions=8",
+            "--set",
+            "protocol.ways=5",
+            "--set",
+            "protocol.shots=5",
+        ],  # fmt: skip
+        ["100 classes", "the dataset has 64", "protocol.base_classes"],
+    ),
+    (
+        "image outliers overlap the base classes",
+        lambda d: [
+            "validate",
+            str(TRIAL),
+            "--set",
+            "method.adapter=true",
+            "--set",
+            "method.lam_visual=8",
+            "--set",
+            "method.image_outliers=toy_source",
+        ],  # fmt: skip
+        ["method.image_outliers", "base classes"],
+    ),
+    (
+        "adapter ratio out of range",
+        lambda d: [
+            "trial",
+            str(TRIAL),
+            "--set",
+            "method.adapter=true",
+            "--set",
+            "method.adapter_ratio=2",
+        ],  # fmt: skip
+        ["method.adapter_ratio"],
     ),
 ]
 
