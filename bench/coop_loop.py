@@ -58,7 +58,7 @@ def coop_trial(cfg) -> dict[str, float]:
     from workers.metrics import base_new_metrics
     from workers.model import load_clip
     from workers.splits import class_names, few_shot, subsample_classes
-    from workers.trial import autocast
+    from workers.model import autocast
     from workers.vocab import OutlierSampler, build_pool
 
     clip = load_clip(cfg.model)

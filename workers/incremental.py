@@ -37,12 +37,12 @@ from workers.errors import ConfigError
 from workers.messages import ReliabilityDiagram
 from workers.metrics import accuracy, expected_calibration_error, reliability_bins
 from workers.mixture import IN, OUT, SPECIALIZED, k_mixture_logits, k_prompt_weights
-from workers.model import Clip
+from workers.model import Clip, autocast
 from workers.paths import cache_dir, default_data_root
 from workers.prompts import create_prompt_learner, encode_prompts, freeze_prompts
 from workers.protocol import Cell, SessionPlan
 from workers.splits import class_names, dataset_labels, few_shot, keep_labels
-from workers.trial import Trainer, TrialResult, autocast, fit_epoch, total_epochs
+from workers.trial import Trainer, TrialResult, fit_epoch, total_epochs
 from workers.vocab import OutlierPool, build_pool
 
 

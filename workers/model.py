@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -239,6 +239,13 @@ def resolve_device(device: str) -> torch.device:
         return torch.device(device)
     except RuntimeError as exc:
         raise ConfigError(f"unknown device '{device}'; use cpu, cuda or auto") from exc
+
+
+def autocast(device: torch.device):
+    """bf16 autocast on CUDA (the text tower's matmuls), plain fp32 on CPU."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
 
 
 _LOADED: dict[tuple, Clip] = {}  # this process's frozen models, kept across trials

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -31,7 +30,7 @@ from workers.losses import (
 from workers.messages import ReliabilityDiagram
 from workers.metrics import base_new_metrics, reliability_bins, transfer_metrics
 from workers.mixture import IN, OUT, SPECIALIZED, CoAWeights, mixture_logits
-from workers.model import Clip, load_clip
+from workers.model import Clip, autocast, load_clip
 from workers.prompts import WordPrompts, create_prompt_learner, encode_prompts, freeze_prompts
 from workers.protocol import Cell
 from workers.vocab import OutlierSampler
@@ -39,13 +38,6 @@ from workers.vocab import OutlierSampler
 # called after every epoch with its validation metrics and the state to resume from
 Report = Callable[[dict[str, float], dict], None]
 OUTLIER_BUCKETS = 3  # outlier batches are encoded in at most this many length buckets
-
-
-def autocast(device: torch.device):
-    """bf16 autocast on CUDA (the text tower's matmuls), plain fp32 on CPU."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
 
 
 class Trainer:
@@ -138,7 +130,9 @@ class Trainer:
             self.weights.group(OUT)[SPECIALIZED],
             margin=self.cfg.method.d,
         )
-        return ce_mix + hinge, {"loss_mix_ce": ce_mix.item(), "loss_ent": hinge.item()}
+        total = ce_mix + hinge
+        parts = {"loss_mix_ce": ce_mix.item(), "loss_ent": hinge.item(), "loss": total.item()}
+        return total, parts
 
     def visual_outliers(self, new_epoch: bool) -> torch.Tensor:
         """Visual DOR over a drawn batch of outlier images. -> ()"""

@@ -22,7 +22,7 @@ def test_prompt_path_on_cuda_matches_cpu():
 @pytest.mark.gpu
 @pytest.mark.parametrize("name", ["toyclip", "ViT-B-16"])
 def test_shared_prefix_and_buckets_match_on_cuda(name):
-    from workers.trial import autocast
+    from workers.model import autocast
 
     clip = create_clip(name, pretrained="toyworld" if name == "toyclip" else None, device="cuda")
     names = ["red circle", "blue star", "cat", "qwzxkvbnmrplorftygh", "sea", "aircraft carrier"]
