@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestrator.runs import TIME_BUDGET, TrialRuns, run_name
+from orchestrator.runs import TIME_BUDGET, TrialRuns, error_line, result_step, run_name
 from orchestrator.tracking import tracking_errors
 from workers.messages import TrialRequest, is_final
 
@@ -28,6 +29,12 @@ def mlflow_callback(runs: TrialRuns, budget: TimeBudget | None = None):
     If the tracking server goes away, the callback says so once and stops calling it; the
     trials go on (Ray keeps their results) and ``log_missing`` writes what MLflow lacks once
     the server is back.
+
+    Each epoch is logged once. A trial retried after a failure (its node died, say) goes on
+    from its last registered checkpoint, and Tune registers a checkpoint only after the
+    result that carries it reached the driver: an epoch reported just before the failure is
+    trained and reported again (with the same numbers, from the same state) and not logged
+    twice.
     """
     from ray.tune import Callback
 
@@ -39,6 +46,7 @@ def mlflow_callback(runs: TrialRuns, budget: TimeBudget | None = None):
             self.cell_runs: dict[str, dict[str, str]] = {}  # trial id -> cell key -> run id
             self.frozen: set[str] = set()  # trials whose runs were already complete
             self.last: dict[str, dict] = {}
+            self.logged_step: dict[str, int] = {}  # trial id -> the last step in MLflow
             self.lost: str | None = None  # why the tracking server stopped answering
 
         # Tuner.restore brings back the callbacks pickled with the experiment, so their state
@@ -74,6 +82,7 @@ def mlflow_callback(runs: TrialRuns, budget: TimeBudget | None = None):
             else:  # resumed: the run and its cells' runs exist, reuse them
                 run_id = found.info.run_id
                 cells = {key: run.info.run_id for key, run in runs.cells(run_id).items()}
+                self.logged_step[trial.trial_id] = runs.last_step(run_id)
                 if found.info.status == "FINISHED":
                     # finished after the killed driver's last state save: Tune reruns it,
                     # MLflow keeps the first, complete record
@@ -91,8 +100,12 @@ def mlflow_callback(runs: TrialRuns, budget: TimeBudget | None = None):
         def on_trial_result(self, iteration, trials, trial, result, **info):
             def log() -> None:
                 run_id = self.run_id(trial)
+                step = result_step(result)
+                if step <= self.logged_step.get(trial.trial_id, -1):
+                    return  # an epoch retried from an earlier checkpoint: logged already
                 if trial.trial_id not in self.frozen:
                     self.last[trial.trial_id] = result
+                    self.logged_step[trial.trial_id] = step
                     runs.log_result(run_id, result)
                     cells = self.cell_runs.setdefault(trial.trial_id, {})
                     runs.log_cells(run_id, _request(trial), result, cells)
@@ -140,8 +153,9 @@ def mlflow_callback(runs: TrialRuns, budget: TimeBudget | None = None):
     return MlflowTrials()
 
 
-def progress_callback(total: int, budget: TimeBudget | None = None):
-    """One line per trial event (``total`` trials): the live view of the sweep."""
+def progress_callback(total: int, budget: TimeBudget | None = None, max_failures: int = 0):
+    """One line per trial event (``total`` trials): the live view of the sweep. A trial that
+    failed and is retried (at most ``max_failures`` times) gets one line naming why."""
     from ray.tune import Callback
 
     class Progress(Callback):
@@ -171,6 +185,15 @@ def progress_callback(total: int, budget: TimeBudget | None = None):
             print(
                 f"{self.label(trial)} {status}  hm {last.get('hm', float('nan')):6.2f}  "
                 f"ece {last.get('ece', float('nan')):6.2f}",
+                flush=True,
+            )
+
+        def on_trial_recover(self, iteration, trials, trial, **info):
+            error = trial.error_file
+            why = error_line(Path(error).read_text()) if error and Path(error).is_file() else ""
+            print(
+                f"{self.label(trial)} RETRY {trial.num_failures} of {max_failures} from its "
+                f"last checkpoint, after: {why[:200]}",
                 flush=True,
             )
 

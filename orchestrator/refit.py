@@ -74,7 +74,7 @@ def refit_selected(spec: Spec, runs: TrialRuns, paths: SweepPaths, result: Sweep
             storage_path=paths.storage,
             callbacks=[
                 mlflow_callback(refit_runs),
-                progress_callback(1),
+                progress_callback(1, max_failures=spec.sweep.search.max_failures),
                 JsonLoggerCallback(),
                 CSVLoggerCallback(),
             ],

@@ -87,14 +87,24 @@ def open_runs(spec: Spec, paths: SweepPaths, uri: str, *, resume: bool) -> Trial
 
 
 def fill_feature_cache(spec: Spec) -> None:
-    """Every episode's features, once, before any trial starts (trials then only read)."""
+    """Every episode's features, once, before any trial starts (trials then only read).
+
+    A user error in a fill task (an unreadable image, a missing dataset) stops the sweep
+    with that error's own line: every trial drawing the episode would fail the same way.
+    """
     import ray
+    from ray.exceptions import RayTaskError
 
     requests = cache_fill_requests(spec)
     print(f"filling the feature cache for {len(requests)} episode(s)...", flush=True)
     resources = spec.sweep.resources
     task = ray.remote(fill).options(num_cpus=resources.cpu, num_gpus=resources.gpu)
-    ray.get([task.remote(request) for request in requests])  # in parallel, as resources allow
+    try:
+        ray.get([task.remote(request) for request in requests])  # in parallel, as resources allow
+    except RayTaskError as exc:  # its text is the task's whole traceback
+        if isinstance(exc.cause, UserError):
+            raise exc.cause from exc  # ORCH_DEBUG=1 shows the task's traceback
+        raise
 
 
 def gather(
@@ -157,6 +167,7 @@ def run_sweep(
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
     logging.getLogger("urllib3").setLevel(logging.ERROR)  # each retry would be a log line
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # "Creating tables"
     paths = sweep_paths(spec, resolve_storage(storage or spec.sweep.storage.path), resume=resume)
     ray_init(ray_address)  # before anything is written: a bad address leaves no trace
     check_cluster_fits(spec)
@@ -171,7 +182,7 @@ def run_sweep(
         budget = TimeBudget(spec.sweep.search.time_budget_s)
     callbacks = [
         mlflow_callback(runs, budget),
-        progress_callback(spec.sweep.search.num_trials, budget),
+        progress_callback(spec.sweep.search.num_trials, budget, spec.sweep.search.max_failures),
     ]
     tuner = build_tuner(spec, paths, callbacks, resume=resume, budget=budget)
     try:
