@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestrator.runs import TIME_BUDGET, TrialRuns, run_name
+from orchestrator.runs import TIME_BUDGET, TrialRuns, error_line, result_step, run_name
 from orchestrator.tracking import tracking_errors
 from workers.messages import TrialRequest, is_final
 
@@ -29,6 +30,12 @@ def mlflow_callback(runs: TrialRuns, budget: TimeBudget | None = None):
     If the tracking server goes away, the callback says so once and stops calling it; the
     trials go on (Ray keeps their results) and ``log_missing`` writes what MLflow lacks once
     the server is back.
+
+    Each epoch is logged once. A trial retried after a failure (its node died, say) goes on
+    from its last registered checkpoint, and Tune registers a checkpoint only after the
+    result that carries it reached the driver: an epoch reported just before the failure is
+    trained and reported again (with the same numbers, from the same state) and not logged
+    twice.
     """
     from ray.tune import Callback
 
@@ -40,6 +47,7 @@ def mlflow_callback(runs: TrialRuns, budget: TimeBudget | None = None):
             self.cell_runs: dict[str, dict[str, str]] = {}  # trial id -> cell key -> run id
             self.frozen: set[str] = set()  # trials whose runs were already complete
             self.last: dict[str, dict] = {}
+            self.logged_step: dict[str, int] = {}  # trial id -> the last step in MLflow
             self.lost: str | None = None  # why the tracking server stopped answering
 
         # Tuner.restore brings back the callbacks pickled with the experiment, so their state
@@ -75,6 +83,7 @@ def mlflow_callback(runs: TrialRuns, budget: TimeBudget | None = None):
             else:  # resumed: the run and its cells' runs exist, reuse them
                 run_id = found.info.run_id
                 cells = {key: run.info.run_id for key, run in runs.cells(run_id).items()}
+                self.logged_step[trial.trial_id] = runs.last_step(run_id)
                 if found.info.status == "FINISHED":
                     # finished after the killed driver's last state save: Tune reruns it,
                     # MLflow keeps the first, complete record
@@ -92,8 +101,12 @@ def mlflow_callback(runs: TrialRuns, budget: TimeBudget | None = None):
         def on_trial_result(self, iteration, trials, trial, result, **info):
             def log() -> None:
                 run_id = self.run_id(trial)
+                step = result_step(result)
+                if step <= self.logged_step.get(trial.trial_id, -1):
+                    return  # an epoch retried from an earlier checkpoint: logged already
                 if trial.trial_id not in self.frozen:
                     self.last[trial.trial_id] = result
+                    self.logged_step[trial.trial_id] = step
                     runs.log_result(run_id, result)
                     cells = self.cell_runs.setdefault(trial.trial_id, {})
                     runs.log_cells(run_id, _request(trial), result, cells)
@@ -142,10 +155,14 @@ def mlflow_callback(runs: TrialRuns, budget: TimeBudget | None = None):
 
 
 def progress_callback(
-    total: int, budget: TimeBudget | None = None, objectives: Sequence[str] = ("hm", "ece")
+    total: int,
+    budget: TimeBudget | None = None,
+    max_failures: int = 0,
+    objectives: Sequence[str] = ("hm", "ece"),
 ):
     """One line per trial event (``total`` trials; the first two ``objectives`` shown): the
-    live view of the sweep."""
+    live view of the sweep. A trial that failed and is retried (at most ``max_failures``
+    times) gets one line naming why."""
     first, second = [*objectives, "ece"][:2]
     from ray.tune import Callback
 
@@ -176,6 +193,15 @@ def progress_callback(
             print(
                 f"{self.label(trial)} {status}  {first} {last.get(first, float('nan')):6.2f}  "
                 f"{second} {last.get(second, float('nan')):6.2f}",
+                flush=True,
+            )
+
+        def on_trial_recover(self, iteration, trials, trial, **info):
+            error = trial.error_file
+            why = error_line(Path(error).read_text()) if error and Path(error).is_file() else ""
+            print(
+                f"{self.label(trial)} RETRY {trial.num_failures} of {max_failures} from its "
+                f"last checkpoint, after: {why[:200]}",
                 flush=True,
             )
 

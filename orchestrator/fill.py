@@ -19,6 +19,7 @@ from pathlib import Path
 
 from orchestrator.spec import Spec
 from orchestrator.tuner import cache_fill_requests, fill
+from workers.errors import UserError
 from workers.messages import TrialRequest
 from workers.paths import ASSET_DIR, cache_dir, default_data_root
 
@@ -56,8 +57,13 @@ def fill_key(spec: Spec, requests: list[TrialRequest]) -> str:
 
 
 def fill_feature_cache(spec: Spec) -> None:
-    """Every episode's features, once, before any trial starts (trials then only read)."""
+    """Every episode's features, once, before any trial starts (trials then only read).
+
+    A user error in a fill task (an unreadable image, a missing dataset) stops the sweep
+    with that error's own line: every trial drawing the episode would fail the same way.
+    """
     import ray
+    from ray.exceptions import RayTaskError
 
     requests = cache_fill_requests(spec)
     marker = cache_dir() / "fills" / f"{fill_key(spec, requests)}.done"
@@ -67,7 +73,12 @@ def fill_feature_cache(spec: Spec) -> None:
     print(f"filling the feature cache for {len(requests)} episode(s)...", flush=True)
     resources = spec.sweep.resources
     task = ray.remote(fill).options(num_cpus=resources.cpu, num_gpus=resources.gpu)
-    ray.get([task.remote(request) for request in requests])  # in parallel, as resources allow
+    try:
+        ray.get([task.remote(request) for request in requests])  # in parallel, as resources allow
+    except RayTaskError as exc:  # its text is the task's whole traceback
+        if isinstance(exc.cause, UserError):
+            raise exc.cause from exc  # ORCH_DEBUG=1 shows the task's traceback
+        raise
     # keyed again: a fill may have generated a toy dataset's folder
     marker = cache_dir() / "fills" / f"{fill_key(spec, requests)}.done"
     marker.parent.mkdir(parents=True, exist_ok=True)

@@ -74,7 +74,11 @@ def refit_selected(spec: Spec, runs: TrialRuns, paths: SweepPaths, result: Sweep
             storage_path=paths.storage,
             callbacks=[
                 mlflow_callback(refit_runs),
-                progress_callback(1, objectives=spec.sweep.objective_names),
+                progress_callback(
+                    1,
+                    max_failures=spec.sweep.search.max_failures,
+                    objectives=spec.sweep.objective_names,
+                ),
                 JsonLoggerCallback(),
                 CSVLoggerCallback(),
             ],

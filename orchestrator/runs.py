@@ -92,6 +92,12 @@ def result_step(result: dict[str, Any]) -> int:
     return int(_reported(result, "epoch", _reported(result, "training_iteration", 0)))
 
 
+def error_line(text: str) -> str:
+    """The line that names a failure: the last of Ray's error text (the exception's own)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return (lines[-1] if lines else text)[:4000]
+
+
 def cell_results(result: dict[str, Any]) -> list[CellResult]:
     cells = result.get(CELLS)
     return [CellResult.from_dict(c) for c in cells] if isinstance(cells, list) else []
@@ -203,6 +209,11 @@ class TrialRuns:
             skip = self.logged_points(run_id) if replay else None
             self.log_result(run_id, {**cell.metrics, FINAL: int(final)}, skip, step=step)
 
+    def last_step(self, run_id: str) -> int:
+        """The highest step of the run's first objective in MLflow (-1: none yet)."""
+        history = self.client.get_metric_history(run_id, self.objectives[0])
+        return max((m.step for m in history), default=-1)
+
     def logged_points(self, run_id: str) -> set[tuple[str, int]]:
         keys = self.client.get_run(run_id).data.metrics
         return {(key, m.step) for key in keys for m in self.client.get_metric_history(run_id, key)}
@@ -251,8 +262,7 @@ class TrialRuns:
         text = "unknown error"
         if error_file and Path(error_file).is_file():
             text = Path(error_file).read_text()
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        summary = (lines[-1] if lines else text)[:4000]
+        summary = error_line(text)
         for run in [*self.cells(run_id).values(), None]:
             target = run.info.run_id if run else run_id
             self.client.set_tag(target, "error", summary)

@@ -166,6 +166,7 @@ def run_sweep(
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
     logging.getLogger("urllib3").setLevel(logging.ERROR)  # each retry would be a log line
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # "Creating tables"
     paths = sweep_paths(spec, resolve_storage(storage or spec.sweep.storage.path), resume=resume)
     phases.done("checks")
     ray_init(ray_address)  # before anything is written: a bad address leaves no trace
@@ -183,7 +184,12 @@ def run_sweep(
         budget = TimeBudget(spec.sweep.search.time_budget_s)
     callbacks = [
         mlflow_callback(runs, budget),
-        progress_callback(spec.sweep.search.num_trials, budget, spec.sweep.objective_names),
+        progress_callback(
+            spec.sweep.search.num_trials,
+            budget,
+            spec.sweep.search.max_failures,
+            spec.sweep.objective_names,
+        ),
     ]
     tuner = build_tuner(spec, paths, callbacks, resume=resume, budget=budget)
     phases.done("mlflow_setup")

@@ -206,6 +206,10 @@ def ray_init(address: str | None = None) -> None:
     # Tune's default TensorBoard logger imports torch into the driver (1.5 s, ~300 MB);
     # build_tuner adds the JSON and CSV loggers that the result analysis reads
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    # a failed trial is one progress line and its run's error tag (the traceback is the run's
+    # error.txt), not Tune's traceback on stderr; ORCH_DEBUG=1 keeps that
+    debug = os.environ.get("ORCH_DEBUG") == "1"
+    os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "1" if debug else "0")
     try:
         local = canonicalize_bootstrap_address(address) is None  # Ray's own decision
         with loopback_node(local):
@@ -222,6 +226,14 @@ def ray_init(address: str | None = None) -> None:
             f"cannot connect to Ray at {address or 'a new local instance'}: {exc}"
         ) from None
     sigterm_as_interrupt()  # ray.init installs a SIGTERM handler of its own that aborts
+    if not debug:
+        logging.getLogger("ray.tune.tune").addFilter(quiet_tune_interrupt)
+
+
+def quiet_tune_interrupt(record: logging.LogRecord) -> bool:
+    """Drop Tune's own notes on a stop signal: they name ``Tuner.restore``, where the sweep
+    ends with one line naming `orch sweep SPEC --resume`."""
+    return not str(record.msg).startswith(("Stop signal received", "Experiment has been interr"))
 
 
 LOOPBACK = "127.0.0.1"

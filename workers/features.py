@@ -19,8 +19,10 @@ def load_image(path, transform: Callable) -> torch.Tensor:
     except FileNotFoundError as exc:
         raise DataError(f"image not found: {path} (is the dataset complete?)") from exc
     except (UnidentifiedImageError, OSError) as exc:
+        # PIL's own message repeats the path: say what is wrong once
+        why = "not an image PIL can identify" if isinstance(exc, UnidentifiedImageError) else exc
         raise DataError(
-            f"unreadable image {path}: {exc}; replace or remove it from the split"
+            f"unreadable image {path}: {why}; replace or remove it from the split"
         ) from exc
 
 

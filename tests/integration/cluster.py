@@ -46,6 +46,42 @@ def stop_group(proc: subprocess.Popen, grace_s: float = 15) -> None:
         pass
 
 
+def session_pids(leader: int) -> list[int]:
+    """Every live process of the session ``leader`` started (a `ray start` in its own
+    session): Ray gives each worker a process group of its own, but not a session."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if state != "Z" and os.getsid(int(entry.name)) == leader:
+                    pids.append(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
+                continue
+    return pids
+
+
+def kill_node(proc: subprocess.Popen) -> list[int]:
+    """A node's sudden death: SIGKILL every process of the `ray start` session ``proc`` leads
+    (its raylet, agents and workers), each by its pid, until none is left. Killing the
+    process group alone would leave the workers running their tasks. Returns the pids."""
+    killed: list[int] = []
+    for _ in range(20):
+        proc.poll()  # reap the `ray start` process once it is dead
+        pids = session_pids(proc.pid)
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.2)
+    proc.wait()
+    return killed
+
+
 def wait_for(check, what: str, timeout_s: float = 90) -> None:
     deadline = time.time() + timeout_s
     while time.time() < deadline:
@@ -106,6 +142,8 @@ class MlflowServer:
 class RayCluster(NamedTuple):
     dashboard: str  # http://127.0.0.1:PORT
     temp_dirs: list[Path]  # each node's, its logs under session_*/logs
+    address: str  # the head's GCS, 127.0.0.1:PORT, for `orch sweep --address`
+    nodes: list[subprocess.Popen]  # head, then the second node: each in its own session
 
 
 def _ray_start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
@@ -119,18 +157,20 @@ def _ray_start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
 
 
 @contextmanager
-def ray_cluster(folder: Path, token: str):
+def ray_cluster(folder: Path, token: str | None):
     """A head and a second node, each a `ray start` with its own temp dir (as two machines
-    would have), token auth on, one CPU each."""
+    would have), one CPU each; token auth on with ``token``, off without one."""
     gcs_port, dashboard_port = free_port(), free_port()
     env = {
         **os.environ,
-        "RAY_AUTH_MODE": "token",
-        "RAY_AUTH_TOKEN": token,
+        "RAY_AUTH_MODE": "token" if token else "disabled",
         "ORCH_HOME": str(ROOT / ".orch"),  # node-level: the toy world and WordNet live there
         "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
     }
     env.pop("RAY_ADDRESS", None)
+    env.pop("RAY_AUTH_TOKEN", None)
+    if token:
+        env["RAY_AUTH_TOKEN"] = token
     nodes = []
     try:
         # short temp dirs: Ray's unix socket paths must stay under ~100 characters
@@ -151,9 +191,8 @@ def ray_cluster(folder: Path, token: str):
             )
         )
         dashboard = f"http://127.0.0.1:{dashboard_port}"
-        version = urllib.request.Request(
-            dashboard + "/api/version", headers={"Authorization": f"Bearer {token}"}
-        )
+        auth = {"Authorization": f"Bearer {token}"} if token else {}
+        version = urllib.request.Request(dashboard + "/api/version", headers=auth)
         wait_for(lambda: urllib.request.urlopen(version, timeout=2).status == 200, "ray head")
         worker_dir = Path(f"/tmp/orch-node-{gcs_port}")
         nodes.append(
@@ -169,7 +208,7 @@ def ray_cluster(folder: Path, token: str):
             )
         )
         wait_for(lambda: _alive_nodes(gcs_port, env) == 2, "second ray node")
-        yield RayCluster(dashboard, [head_dir, worker_dir])
+        yield RayCluster(dashboard, [head_dir, worker_dir], f"127.0.0.1:{gcs_port}", nodes)
     finally:
         for node in reversed(nodes):
             stop_group(node)

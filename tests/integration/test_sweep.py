@@ -235,6 +235,54 @@ def test_killed_sweep_resumes_with_every_trial_and_cell_once(tmp_path):
             assert len(steps) == len(set(steps)) and len(steps) >= 3
 
 
+@pytest.mark.slow
+def test_sigterm_ends_the_sweep_killed_and_a_resume_runs_every_configuration_once(tmp_path):
+    # what a scheduler or a container runtime sends: the driver's own pid, SIGTERM
+    args = [*TINY, "--set", "search.num_trials=3", "--set", "search.max_concurrent=1"]
+    args += ["--set", "train.epochs=10"]
+    log = tmp_path / "sweep.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "sweep", SPEC, *args],
+        cwd=tmp_path,
+        env={**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT)},
+        stdout=open(log, "w"),
+        stderr=open(tmp_path / "sweep.err", "w"),
+        start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None:  # the second trial under way
+            text = log.read_text()
+            if " DONE " in text and "RUNNING" in text.split(" DONE ", 1)[1]:
+                break
+            time.sleep(0.2)
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=180)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    err = (tmp_path / "sweep.err").read_text()
+    assert "Traceback" not in err, err
+    ended = subprocess.CompletedProcess(proc.args, proc.returncode, log.read_text(), err)
+    assert_one_line_error(ended, "interrupted", f"orch sweep {SPEC} --resume")
+    client = client_for(tmp_path)
+    parents, before = children(client)
+    assert [p.info.status for p in parents] == ["KILLED"]
+    status = {k.data.tags["ray_trial_id"]: k.info.status for k in before}
+    assert sorted(status.values()) == ["FINISHED", "KILLED"], status  # none left RUNNING
+
+    resumed = orch(tmp_path, "sweep", SPEC, *args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    parents, after = children(client)
+    assert [p.info.status for p in parents] == ["FINISHED"]
+    ids = [k.data.tags["ray_trial_id"] for k in after]
+    assert len(ids) == len(set(ids)) == 3 and set(status) < set(ids)
+    assert {k.info.status for k in after} == {"FINISHED"}
+    for kid in after:  # the interrupted one went on from its checkpoint: no epoch twice
+        steps = [m.step for m in client.get_metric_history(kid.info.run_id, "hm")]
+        assert len(steps) == len(set(steps)) and len(steps) >= 10, steps
+
+
 def test_bad_input_starts_nothing(tmp_path):
     result = orch(tmp_path, "sweep", SPEC, "--tracking-uri", "http://127.0.0.1:9")
     assert_one_line_error(result, "http://127.0.0.1:9", "unreachable")
