@@ -13,15 +13,14 @@ from workers.config import TrialConfig
 from workers.trial import run_trial
 
 CONFIG = {
-    "data.shots": 4,
-    "data.n_views": 2,
-    "train.epochs": 2,
+    "data.shots": 2,
+    "data.n_views": 1,
+    "train.epochs": 1,
     "train.weight_epochs": 1,
     "method.mixture": True,
     "method.lam": 4.0,
     "method.w": 2.0,
-    "method.pool_size": 300,
-    "method.outlier_vocab": "wordnet_nouns",
+    "method.pool_size": 200,
 }
 FRESH = (
     "import json, sys; from workers.config import TrialConfig; from workers.trial import "
