@@ -145,7 +145,8 @@ def build_tuner(
         param_space=TrialRequest(spec.trial, protocol=spec.protocol).to_ray(),
         tune_config=TuneConfig(
             search_alg=ConcurrencyLimiter(
-                SweepSearch.from_spec(spec), max_concurrent=search.max_concurrent
+                SweepSearch.from_spec(spec, journal=paths.journal, study_name=paths.name),
+                max_concurrent=search.max_concurrent,
             ),
             scheduler=scheduler,
             num_samples=search.num_trials,
@@ -202,6 +203,11 @@ def ray_init(address: str | None = None) -> None:
     # Tune's default TensorBoard logger imports torch into the driver (1.5 s, ~300 MB);
     # build_tuner adds the JSON and CSV loggers that the result analysis reads
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    # token auth is on for a new local instance, as it should be; Ray's advice on how to
+    # turn it off is nothing a user of orch has to act on
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
+        logging.ERROR
+    )
     try:
         local = canonicalize_bootstrap_address(address) is None  # Ray's own decision
         with loopback_node(local):

@@ -1,0 +1,220 @@
+"""What the terminal shows while a sweep runs.
+
+On a terminal: a live table of the running configurations (their searched settings, epoch,
+HM, ECE, status) under the lines of the finished ones, and a line with trials done / total,
+the time elapsed and an estimate of the time left. Elsewhere (a pipe, a log file, CI): plain
+lines, one per event, each whole: a configuration's settings once when it starts, then its
+epochs, then its end.
+
+``ProgressView`` knows nothing of Ray (tests drive it directly); ``progress_callback`` feeds
+it Ray Tune's events.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TextIO
+
+from orchestrator.runs import stage, trial_label, trial_number
+from orchestrator.space import planned_epochs, short_names
+from orchestrator.summary import duration
+from workers.messages import TrialRequest, is_final
+
+if TYPE_CHECKING:
+    from orchestrator.budget import TimeBudget
+
+STAGES = {0: "no training", 1: "prompt", 2: "weights"}
+
+
+def settings_text(request: TrialRequest) -> str:
+    """``w=0.97 d=1.68 lambda=1.54 ...``: what the searcher decided, by short name."""
+    parts = []
+    for path, value in request.overrides.items():
+        text = f"{value:.3g}" if isinstance(value, float) else str(value)
+        parts.append(f"{short_names([path])[path]}={text}")
+    return " ".join(parts) or "the spec's fixed settings"
+
+
+@dataclass
+class Row:
+    label: str
+    settings: dict[str, str]  # short name -> value, as shown
+    planned: int
+    epoch: int = 0
+    stage: int = 0
+    hm: float = math.nan
+    ece: float = math.nan
+    status: str = "PENDING"
+    started: float = field(default_factory=time.monotonic)
+
+
+class ProgressView:
+    """The sweep's progress, as a live table (``live``) or as plain lines."""
+
+    def __init__(
+        self,
+        total: int,
+        names: Mapping[str, str],
+        *,
+        stream: TextIO | None = None,
+        live: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        width: int | None = None,
+    ) -> None:
+        self.total = total
+        self.names = dict(names)  # searched path -> short name: the table's columns
+        self.stream = stream or sys.stdout
+        self.live = self.stream.isatty() if live is None else live
+        self.clock = clock
+        self.began = clock()
+        self.width = width
+        self.rows: dict[str, Row] = {}
+        self.done = 0
+        self.drawn = 0  # lines of the live table now on screen
+
+    # events
+    def start(self, key: str, number: int | None, request: TrialRequest) -> Row:
+        if key in self.rows:
+            return self.rows[key]
+        values = {
+            self.names[p]: f"{v:.3g}" if isinstance(v, float) else str(v)
+            for p, v in request.overrides.items()
+            if p in self.names
+        }
+        cfg = request.config()
+        row = Row(trial_label(request.point, number), values, planned_epochs(cfg.flat()))
+        row.status = "RUNNING"
+        self.rows[key] = row
+        self.emit(f"{self.prefix(row)} started: {settings_text(request)}", permanent=False)
+        return row
+
+    def epoch(self, key: str, epoch: int, cfg_stage: int, hm: float, ece: float) -> None:
+        row = self.rows[key]
+        row.epoch, row.stage, row.hm, row.ece = epoch, cfg_stage, hm, ece
+        self.emit(
+            f"{self.prefix(row)} epoch {epoch}/{row.planned} ({STAGES[cfg_stage]})  "
+            f"hm {hm:6.2f}  ece {ece:6.2f}",
+            permanent=False,
+        )
+
+    def end(self, key: str, status: str, metrics: Mapping[str, Any] | None = None) -> None:
+        row = self.rows.get(key)
+        if row is None:
+            return
+        metrics = metrics or {}
+        row.status = status
+        self.done += 1
+        line = f"{self.prefix(row)} {status}"
+        if "hm" in metrics:
+            line += f"  hm {float(metrics['hm']):6.2f}  ece {float(metrics['ece']):6.2f}"
+        if "test_hm" in metrics:
+            line += f"  (test hm {metrics['test_hm']:.2f}, ece {metrics['test_ece']:.2f})"
+        if self.live:  # the table's row goes; the finished line stays, with its settings
+            line += "  " + " ".join(f"{k}={v}" for k, v in row.settings.items())
+        del self.rows[key]
+        self.emit(line)
+        if not self.live:  # the live table has it in its last line
+            self.emit(self.summary())
+
+    # rendering
+    def prefix(self, row: Row) -> str:
+        return f"[{row.label:>9}]"
+
+    def summary(self) -> str:
+        elapsed = self.clock() - self.began
+        left = elapsed / self.done * (self.total - self.done) if self.done else math.nan
+        return (
+            f"progress: {self.done}/{self.total} done, {duration(elapsed)} elapsed, "
+            f"about {duration(left)} left"
+        )
+
+    def table(self) -> list[str]:
+        """The running configurations, one row each, never wider than the terminal: searched
+        settings that do not fit are left out whole, never cut."""
+        width = self.width or shutil.get_terminal_size((120, 24)).columns
+        rows = list(self.rows.values())
+        columns: list[tuple[str, list[str]]] = [
+            ("trial", [r.label for r in rows]),
+            ("epoch", [f"{r.epoch}/{r.planned}" for r in rows]),
+            ("stage", [STAGES[r.stage] if r.epoch else "" for r in rows]),
+            ("hm", [f"{r.hm:.2f}" if r.epoch else "" for r in rows]),
+            ("ece", [f"{r.ece:.2f}" if r.epoch else "" for r in rows]),
+            ("status", [r.status for r in rows]),
+        ]
+        columns += [(n, [r.settings.get(n, "-") for r in rows]) for n in self.names.values()]
+        shown, used = [], 0
+        for name, cells in columns:
+            size = max(len(name), *(len(c) for c in cells)) if cells else len(name)
+            if used + size + 2 > width:
+                break
+            shown.append((name, cells, size))
+            used += size + 2
+        lines = ["  ".join(f"{name:<{size}}" for name, _, size in shown)]
+        for i in range(len(rows)):
+            lines.append("  ".join(f"{cells[i]:<{size}}" for _, cells, size in shown))
+        return [line.rstrip() for line in lines] + [self.summary()]
+
+    def emit(self, line: str, *, permanent: bool = True) -> None:
+        """``line`` as a plain line; or, live, above the redrawn table when ``permanent``."""
+        if not self.live:
+            print(line, file=self.stream, flush=True)
+            return
+        out = []
+        if self.drawn:  # back to the table's first line, and clear down
+            out.append(f"\x1b[{self.drawn}F\x1b[J")
+        if permanent:
+            out.append(line + "\n")
+        table = self.table() if self.rows else [self.summary()]
+        out.append("\n".join(table) + "\n")
+        self.drawn = len(table)
+        self.stream.write("".join(out))
+        self.stream.flush()
+
+
+def progress_callback(
+    total: int, space: Mapping[str, Any] | None = None, budget: TimeBudget | None = None
+):
+    """A Tune callback that shows the sweep's ``total`` trials in a ``ProgressView``."""
+    from ray.tune import Callback
+
+    names = short_names(space or {})
+
+    class Progress(Callback):
+        def __init__(self) -> None:
+            self.view = ProgressView(total, names)
+
+        def _start(self, trial):
+            return self.view.start(
+                trial.trial_id, trial_number(trial), TrialRequest.from_ray(trial.config)
+            )
+
+        def on_trial_start(self, iteration, trials, trial, **info):
+            self._start(trial)
+
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            if is_final(result):
+                return
+            self._start(trial)
+            epoch = int(result.get("epoch", 0))
+            cfg = TrialRequest.from_ray(trial.config).config()
+            hm, ece = result.get("hm", math.nan), result.get("ece", math.nan)
+            self.view.epoch(trial.trial_id, epoch, stage(cfg, epoch), hm, ece)
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            last = trial.last_result or {}
+            if not last:
+                return  # the time budget ran out before it started
+            stopped = "STOPPED (time budget)" if budget is not None and budget.spent else "PRUNED"
+            self._start(trial)
+            self.view.end(trial.trial_id, "DONE" if is_final(last) else stopped, last)
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            self._start(trial)
+            self.view.end(trial.trial_id, "FAILED (see the MLflow run's 'error' tag)")
+
+    return Progress()
