@@ -219,15 +219,21 @@ class TrialRuns:
         step) already logged, so a replay never writes a point twice.
 
         Every metric has one point per epoch: the last report adds its test metrics and its
-        final cost at its last epoch's step, and that epoch's own cost is left to it. With
+        final cost at its last epoch's step (that epoch's own cost is left to it), and its
+        validation metrics only where they are not the last epoch's already. With
         ``cfg`` (the configuration's), each epoch also gets ``stage`` (1 prompt, 2 weights).
         """
         from mlflow.entities import Metric
 
         step = result_step(result) if step is None else step
         metrics = epoch_metrics(result)
-        if is_final(result):
-            metrics = {k: v for k, v in metrics.items() if k.startswith(FINAL_ONLY)}
+        if is_final(result):  # its validation metrics where its last epoch left other ones
+            logged = self.client.get_run(run_id).data.metrics
+            metrics = {
+                k: v
+                for k, v in metrics.items()
+                if k.startswith(FINAL_ONLY) or not math.isclose(logged.get(k, math.nan), v)
+            }
         else:
             last = cfg is not None and step == planned_epochs(cfg.flat())
             drop = ("test_", "cost_") if last else ("test_",)
