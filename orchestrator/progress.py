@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 from orchestrator.runs import stage, trial_label, trial_number
-from orchestrator.space import planned_epochs, short_names
+from orchestrator.space import active, planned_epochs, short_names
+from orchestrator.spec import Dimension
 from orchestrator.summary import duration
 from workers.messages import TrialRequest, is_final
 
@@ -59,7 +60,7 @@ class ProgressView:
     def __init__(
         self,
         total: int,
-        names: Mapping[str, str],
+        space: Mapping[str, Dimension],
         *,
         stream: TextIO | None = None,
         live: bool | None = None,
@@ -67,7 +68,8 @@ class ProgressView:
         width: int | None = None,
     ) -> None:
         self.total = total
-        self.names = dict(names)  # searched path -> short name: the table's columns
+        self.space = dict(space)
+        self.names = short_names(space)  # searched path -> short name: the table's columns
         self.stream = stream or sys.stdout
         self.live = self.stream.isatty() if live is None else live
         self.clock = clock
@@ -81,13 +83,14 @@ class ProgressView:
     def start(self, key: str, number: int | None, request: TrialRequest) -> Row:
         if key in self.rows:
             return self.rows[key]
-        values = {
+        cfg = request.config()
+        flat = cfg.flat()
+        values = {  # what the configuration sampled: a setting it did not has no value
             self.names[p]: f"{v:.3g}" if isinstance(v, float) else str(v)
             for p, v in request.overrides.items()
-            if p in self.names
+            if p in self.space and active(self.space[p], flat)
         }
-        cfg = request.config()
-        row = Row(trial_label(request.point, number), values, planned_epochs(cfg.flat()))
+        row = Row(trial_label(request.point, number), values, planned_epochs(flat))
         row.status = "RUNNING"
         self.rows[key] = row
         self.emit(f"{self.prefix(row)} started: {settings_text(request)}", permanent=False)
@@ -127,11 +130,11 @@ class ProgressView:
 
     def summary(self) -> str:
         elapsed = self.clock() - self.began
-        left = elapsed / self.done * (self.total - self.done) if self.done else math.nan
-        return (
-            f"progress: {self.done}/{self.total} done, {duration(elapsed)} elapsed, "
-            f"about {duration(left)} left"
-        )
+        line = f"progress: {self.done}/{self.total} done, {duration(elapsed)} elapsed"
+        if not self.done:  # no configuration has ended: nothing to estimate from
+            return line
+        # what the ended ones took, on average, for each one left
+        return line + f", about {duration(elapsed / self.done * (self.total - self.done))} left"
 
     def table(self) -> list[str]:
         """The running configurations, one row each, never wider than the terminal: searched
@@ -177,16 +180,14 @@ class ProgressView:
 
 
 def progress_callback(
-    total: int, space: Mapping[str, Any] | None = None, budget: TimeBudget | None = None
+    total: int, space: Mapping[str, Dimension] | None = None, budget: TimeBudget | None = None
 ):
     """A Tune callback that shows the sweep's ``total`` trials in a ``ProgressView``."""
     from ray.tune import Callback
 
-    names = short_names(space or {})
-
     class Progress(Callback):
         def __init__(self) -> None:
-            self.view = ProgressView(total, names)
+            self.view = ProgressView(total, space or {})
 
         def _start(self, trial):
             return self.view.start(

@@ -4,11 +4,16 @@ import io
 import re
 
 from orchestrator.progress import ProgressView
-from orchestrator.space import short_names
+from orchestrator.spec import Dimension
 from workers.config import TrialConfig
 from workers.messages import TrialRequest
 
-NAMES = short_names(["method.w", "method.d", "method.outlier_vocab", "method.resample_every"])
+SPACE = {
+    "method.w": Dimension(low=0, high=10),
+    "method.d": Dimension(low=0, high=2, when={"method.mixture": True}),
+    "method.outlier_vocab": Dimension(choices=["random_words", "wordnet_near_ood"]),
+    "method.resample_every": Dimension(choices=["step", "epoch"]),
+}
 LONG = {
     "method.w": 6.4589,
     "method.d": 0.8752,
@@ -33,7 +38,7 @@ def request(overrides, point=None):
 
 def test_plain_lines_are_whole_and_count_done_elapsed_and_time_left():
     out, clock = io.StringIO(), Clock()
-    view = ProgressView(4, NAMES, stream=out, live=False, clock=clock)
+    view = ProgressView(4, SPACE, stream=out, live=False, clock=clock)
     view.start("a", 3, request(LONG))
     view.epoch("a", 1, 1, 62.731, 15.41)
     view.epoch("a", 3, 2, 63.0, 14.0)
@@ -52,9 +57,10 @@ def test_plain_lines_are_whole_and_count_done_elapsed_and_time_left():
 
 def test_live_table_redraws_in_place_and_never_cuts_a_value():
     out, clock = io.StringIO(), Clock()
-    view = ProgressView(4, NAMES, stream=out, live=True, clock=clock, width=72)
+    view = ProgressView(4, SPACE, stream=out, live=True, clock=clock, width=72)
     view.start("a", 2, request(LONG))
-    view.start("b", 3, request({"method.w": 0.0, "method.mixture": False}, point="coop"))
+    coop = {"method.w": 0.0, "method.d": 0.5, "method.mixture": False}  # d: not sampled
+    view.start("b", 3, request(coop, point="coop"))
     view.epoch("a", 1, 1, 62.7, 15.4)
     screen = out.getvalue()
     assert "\x1b[" in screen  # the cursor goes back up over the previous table
@@ -73,5 +79,6 @@ def test_live_table_redraws_in_place_and_never_cuts_a_value():
     # the finished configuration leaves the table for a line that stays, with its settings
     assert "DONE" in after[0] and "outlier_vocab=wordnet_near_ood" in after[0]
     assert not any(line.startswith("#2") for line in after[1:])
-    assert any(line.startswith("coop") for line in after)
+    (coop_row,) = [line.split() for line in after if line.startswith("coop")]
+    assert coop_row[-3:] == ["0", "-", "-"]  # w, then no d (inactive), no outlier_vocab
     assert after[-1].startswith("progress: 1/4 done, 30 s elapsed, about 1 min 30 s left")
