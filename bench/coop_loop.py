@@ -56,9 +56,8 @@ def coop_trial(cfg) -> dict[str, float]:
     from workers.features import load_image, train_transform
     from workers.losses import dor_loss, prompt_objective
     from workers.metrics import base_new_metrics
-    from workers.model import load_clip
+    from workers.model import autocast, load_clip
     from workers.splits import class_names, few_shot, subsample_classes
-    from workers.model import autocast
     from workers.vocab import OutlierSampler, build_pool
 
     clip = load_clip(cfg.model)

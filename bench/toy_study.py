@@ -60,7 +60,7 @@ def run_method(
     cells = []
     for cell in result.cells:
         metrics = dict(cell.metrics)
-        for diagram in cell.reliability:  # the test split's base and new diagrams
+        for diagram in (d for d in cell.reliability if d.split == "test"):  # base and new
             metrics[f"gap_{diagram.subset}"] = signed_gap(diagram.to_dict())
         cells.append((cell.cell.dataset, metrics))
     return cells

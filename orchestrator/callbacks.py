@@ -1,15 +1,13 @@
-"""Ray Tune callbacks of the driver: every trial mirrored into MLflow, and progress lines."""
+"""The Ray Tune callback that mirrors every trial into MLflow (progress: ``progress.py``)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestrator.runs import TIME_BUDGET, TrialRuns, error_line, result_step, run_name
+from orchestrator.runs import TIME_BUDGET, TrialRuns, result_step, trial_number
 from orchestrator.tracking import tracking_errors
-from workers.messages import TrialRequest, is_final
+from workers.messages import TrialRequest
 
 if TYPE_CHECKING:
     from orchestrator.budget import TimeBudget
@@ -79,7 +77,7 @@ def mlflow_callback(runs: TrialRuns, budget: TimeBudget | None = None):
             found = runs.children(trial.trial_id).get(trial.trial_id)
             cells: dict[str, str] = {}
             if found is None:
-                run_id = runs.create(trial.trial_id, _request(trial))
+                run_id = runs.create(trial.trial_id, _request(trial), trial_number(trial))
             else:  # resumed: the run and its cells' runs exist, reuse them
                 run_id = found.info.run_id
                 cells = {key: run.info.run_id for key, run in runs.cells(run_id).items()}
@@ -107,9 +105,10 @@ def mlflow_callback(runs: TrialRuns, budget: TimeBudget | None = None):
                 if trial.trial_id not in self.frozen:
                     self.last[trial.trial_id] = result
                     self.logged_step[trial.trial_id] = step
-                    runs.log_result(run_id, result)
+                    request = _request(trial)
+                    runs.log_result(run_id, result, cfg=request.config())
                     cells = self.cell_runs.setdefault(trial.trial_id, {})
-                    runs.log_cells(run_id, _request(trial), result, cells)
+                    runs.log_cells(run_id, request, result, cells)
 
             self._guard(log)
 
@@ -152,60 +151,3 @@ def mlflow_callback(runs: TrialRuns, budget: TimeBudget | None = None):
             self._guard(drop)
 
     return MlflowTrials()
-
-
-def progress_callback(
-    total: int,
-    budget: TimeBudget | None = None,
-    max_failures: int = 0,
-    objectives: Sequence[str] = ("hm", "ece"),
-):
-    """One line per trial event (``total`` trials; the first two ``objectives`` shown): the
-    live view of the sweep. A trial that failed and is retried (at most ``max_failures``
-    times) gets one line naming why."""
-    first, second = [*objectives, "ece"][:2]
-    from ray.tune import Callback
-
-    class Progress(Callback):
-        def __init__(self) -> None:
-            self.number: dict[str, int] = {}
-
-        def label(self, trial) -> str:
-            n = self.number.setdefault(trial.trial_id, len(self.number) + 1)
-            return f"[{n:>2}/{total}] {run_name(_request(trial))[:60]:<60}"
-
-        def on_trial_result(self, iteration, trials, trial, result, **info):
-            if is_final(result):
-                return
-            a, b = result.get(first, float("nan")), result.get(second, float("nan"))
-            print(
-                f"{self.label(trial)} epoch {int(result.get('epoch', 0)):>3}  "
-                f"{first} {a:6.2f}  {second} {b:6.2f}  RUNNING",
-                flush=True,
-            )
-
-        def on_trial_complete(self, iteration, trials, trial, **info):
-            last = trial.last_result or {}
-            if not last:
-                return  # the time budget ran out before it started
-            stopped = "STOPPED (time budget)" if budget is not None and budget.spent else "PRUNED"
-            status = "DONE" if is_final(last) else stopped
-            print(
-                f"{self.label(trial)} {status}  {first} {last.get(first, float('nan')):6.2f}  "
-                f"{second} {last.get(second, float('nan')):6.2f}",
-                flush=True,
-            )
-
-        def on_trial_recover(self, iteration, trials, trial, **info):
-            error = trial.error_file
-            why = error_line(Path(error).read_text()) if error and Path(error).is_file() else ""
-            print(
-                f"{self.label(trial)} RETRY {trial.num_failures} of {max_failures} from its "
-                f"last checkpoint, after: {why[:200]}",
-                flush=True,
-            )
-
-        def on_trial_error(self, iteration, trials, trial, **info):
-            print(f"{self.label(trial)} FAILED (see the MLflow run's 'error' tag)", flush=True)
-
-    return Progress()

@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     # one "View run" line per trial from an http:// server; the summary names the UI once
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     args = build_parser().parse_args(argv)
+    if not args.verbose:  # MLflow logs at INFO by default: "Creating initial database tables"
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     sigterm_as_interrupt()
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,

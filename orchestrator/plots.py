@@ -1,4 +1,7 @@
-"""The sweep's figures: reliability diagrams per trial, the Pareto front, objectives vs params."""
+"""The sweep's figures: reliability diagrams per cell, the Pareto front, objectives vs params.
+
+Saved at 150 dpi, so that they stay sharp when the MLflow UI or a screen shows them at 2x.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,10 @@ from typing import TYPE_CHECKING
 from workers.messages import ReliabilityDiagram
 
 if TYPE_CHECKING:
-    from orchestrator.results import SweepResult
+    from orchestrator.results import SweepResult, TrialRecord
+
+DPI = 150
+SPLITS = {"val": "validation", "test": "test"}
 
 
 def _pyplot():
@@ -29,102 +35,162 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def reliability_png(diagram: ReliabilityDiagram, path: Path) -> None:
+def reliability_png(diagrams: Sequence[ReliabilityDiagram], path: Path) -> None:
+    """One split's diagrams side by side (base and new classes): accuracy per confidence bin
+    against the diagonal, the gap shaded, ECE in the title, and each bin's count below."""
     plt = _pyplot()
-    edges = diagram.edges
-    centers = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:], strict=True)]
-    width = edges[1] - edges[0]
-    fig, ax = plt.subplots(figsize=(4, 4))
-    filled = [c > 0 for c in diagram.counts]
-    ax.bar(
-        [c for c, f in zip(centers, filled, strict=True) if f],
-        [a for a, f in zip(diagram.accuracy, filled, strict=True) if f],
-        width=width * 0.9,
-        color="tab:blue",
-        edgecolor="black",
-        label="accuracy",
+    fig, axes = plt.subplots(
+        2,
+        len(diagrams),
+        figsize=(4.2 * len(diagrams), 5.2),
+        squeeze=False,
+        gridspec_kw={"height_ratios": [3, 1]},
+        sharex="col",
     )
-    ax.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
-    title = f"{diagram.subset} classes ({diagram.split})"
-    ax.set(xlabel="confidence", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1), title=title)
-    ax.legend(loc="upper left")
+    for col, diagram in enumerate(diagrams):
+        top, bottom = axes[0][col], axes[1][col]
+        edges = diagram.edges
+        centers = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:], strict=True)]
+        width = edges[1] - edges[0]
+        filled = [i for i, c in enumerate(diagram.counts) if c > 0]
+        top.bar(
+            [centers[i] for i in filled],
+            [diagram.accuracy[i] for i in filled],
+            width=width * 0.9,
+            color="tab:blue",
+            edgecolor="black",
+            label="accuracy",
+        )
+        top.bar(  # the gap between confidence and accuracy: what ECE averages
+            [centers[i] for i in filled],
+            [diagram.confidence[i] - diagram.accuracy[i] for i in filled],
+            bottom=[diagram.accuracy[i] for i in filled],
+            width=width * 0.9,
+            color="tab:red",
+            alpha=0.3,
+            edgecolor="tab:red",
+            label="gap to confidence",
+        )
+        top.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
+        split = SPLITS.get(diagram.split, diagram.split)
+        top.set(ylabel="accuracy", xlim=(0, 1), ylim=(0, 1))
+        top.set_title(f"{diagram.subset} classes, {split}: ECE {diagram.ece:.2f} %")
+        top.legend(loc="upper left", fontsize=8)
+        bottom.bar(centers, diagram.counts, width=width * 0.9, color="gray")
+        for x, count in zip(centers, diagram.counts, strict=True):
+            if count:
+                bottom.annotate(
+                    str(count), (x, count), ha="center", va="bottom", fontsize=7,
+                    xytext=(0, 1), textcoords="offset points",
+                )  # fmt: skip
+        bottom.set(xlabel="confidence", ylabel="images", xlim=(0, 1))
+        bottom.set_ylim(0, max([1, *diagram.counts]) * 1.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
 
 
-def plot_sweep(result: SweepResult, folder: Path, params: Sequence[str]) -> list[Path]:
-    """A Pareto plot (HM vs ECE) and each objective against each of ``params`` (MLflow names
-    of the searched settings)."""
-    plt = _pyplot()
-    finished = [t for t in result.trials if t.finished]
-    paths = []
-    # the first objective up, the second across (hm and ece unless the protocol's differ)
-    y_key = result.objectives[0].metric
-    x_key = result.objectives[1].metric if len(result.objectives) > 1 else "ece"
-    finished = [t for t in finished if y_key in t.metrics and x_key in t.metrics]
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+def _scatter_panel(ax, result: SweepResult, prefix: str, title: str) -> None:
+    """The first objective against the second (HM against ECE unless the protocol's differ;
+    ``prefix`` "" validation, "test_" test) for the finished trials, the front (of the
+    validation metrics) joined and labelled, and the selection."""
+    names = [o.metric for o in result.objectives] + ["ece"]
+    hm, ece = prefix + names[0], prefix + names[1]
+    finished = [t for t in result.trials if t.finished and hm in t.metrics and ece in t.metrics]
     ax.scatter(
-        [t.metrics[x_key] for t in finished],
-        [t.metrics[y_key] for t in finished],
+        [t.metrics[ece] for t in finished],
+        [t.metrics[hm] for t in finished],
         color="lightgray",
         edgecolor="gray",
-        label="trial",
+        label="configuration",
     )
-    front = sorted((t for t in finished if t.pareto), key=lambda t: t.metrics[x_key])
+    front = sorted((t for t in finished if t.pareto), key=lambda t: t.metrics[names[1]])
     ax.plot(
-        [t.metrics[x_key] for t in front],
-        [t.metrics[y_key] for t in front],
-        "o-",
+        [t.metrics[ece] for t in front],
+        [t.metrics[hm] for t in front],
+        "o-" if not prefix else "o",
         color="tab:blue",
-        label="Pareto front",
+        label="Pareto front (validation)",
     )
-    if result.selected and result.selected in finished:
+    labelled: list[TrialRecord] = [*front, *(t for t in finished if t.tags.get("point"))]
+    for trial in {t.run_id: t for t in labelled}.values():
+        ax.annotate(
+            trial.label,
+            (trial.metrics[ece], trial.metrics[hm]),
+            xytext=(5, 4),
+            textcoords="offset points",
+            fontsize=8,
+        )
+    chosen = result.selected
+    if chosen is not None and hm in chosen.metrics:
         ax.scatter(
-            [result.selected.metrics[x_key]],
-            [result.selected.metrics[y_key]],
+            [chosen.metrics[ece]],
+            [chosen.metrics[hm]],
             marker="*",
             s=250,
             color="tab:red",
             zorder=5,
-            label="selected",
+            label=f"selected ({chosen.label})",
         )
+    rule = result.rule
+    if rule.rule == "constrained" and rule.bound_metric == names[1] and not prefix:
+        bound = f"{names[1]} <= {rule.bound:g}"
+        ax.axvline(rule.bound, color="tab:red", linestyle=":", label=bound)
+        ax.axvspan(rule.bound, max([rule.bound, *ax.get_xlim()]), color="tab:red", alpha=0.06)
+    what = "validation, lower is better" if not prefix else "test, lower is better"
     ax.set(
-        xlabel=f"{x_key} (validation)",
-        ylabel=f"{y_key} (validation)",
-        title=result.experiment,
+        xlabel=f"{names[1]} (%, {what})",
+        ylabel=f"{names[0]} (%, {what.split(',')[0]})",
+        title=title,
     )
-    ax.legend()
+    ax.legend(fontsize=8)
+
+
+def plot_sweep(result: SweepResult, folder: Path) -> list[Path]:
+    """A Pareto plot (validation, the rule's bound drawn; test beside) and each objective
+    against each searched setting (``result.searched``), over the trials that sampled it."""
+    plt = _pyplot()
+    paths = []
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+    _scatter_panel(axes[0], result, "", f"{result.experiment}: validation (selects)")
+    _scatter_panel(axes[1], result, "test_", "test (reported, never selects)")
     fig.tight_layout()
     paths.append(folder / "pareto.png")
-    fig.savefig(paths[-1], dpi=90)
+    fig.savefig(paths[-1], dpi=DPI)
     plt.close(fig)
 
+    params = result.searched
     if not params:  # a sweep of named points only
         return paths
+    finished = [t for t in result.trials if t.finished]
     metrics = [o.metric for o in result.objectives]
     fig, axes = plt.subplots(
-        len(metrics), len(params), figsize=(3.2 * len(params), 2.8 * len(metrics)), squeeze=False
+        len(metrics), len(params), figsize=(3.4 * len(params), 3 * len(metrics)), squeeze=False
     )
     for row, metric in enumerate(metrics):
         for col, param in enumerate(params):
             ax = axes[row][col]
-            pairs = [
-                (t.params.get(param), t.metrics.get(metric))
+            pairs = [  # a trial that did not sample the setting has no value for it
+                (t.params[param], t.metrics[metric])
                 for t in finished
                 if param in t.params and metric in t.metrics
             ]
             if pairs and all(_is_number(p) for p, _ in pairs):
-                ax.scatter([float(p) for p, _ in pairs], [m for _, m in pairs], color="tab:blue")
+                xs = [float(p) for p, _ in pairs]
+                ax.scatter(xs, [m for _, m in pairs], color="tab:blue")
+                if min(xs) > 0 and max(xs) / min(xs) > 30:
+                    ax.set_xscale("log")
             elif pairs:
                 labels = sorted({p for p, _ in pairs})
                 ax.scatter(
                     [labels.index(p) for p, _ in pairs], [m for _, m in pairs], color="tab:blue"
                 )
-                ax.set_xticks(range(len(labels)), labels, rotation=30, fontsize=7)
-            ax.set(xlabel=param, ylabel=metric)
+                ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=7)
+            skipped = len([t for t in finished if param not in t.params])
+            note = f" ({skipped} not sampled)" if skipped else ""
+            ax.set(xlabel=param + note, ylabel=metric)
     fig.tight_layout()
     paths.append(folder / "objectives_vs_params.png")
-    fig.savefig(paths[-1], dpi=80)
+    fig.savefig(paths[-1], dpi=DPI)
     plt.close(fig)
     return paths

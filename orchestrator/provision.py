@@ -9,6 +9,7 @@ corpus is left alone.
 from __future__ import annotations
 
 import gzip
+import io
 import logging
 import re
 import shutil
@@ -47,7 +48,17 @@ def _try_nltk_downloader(target: Path) -> bool:
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(10)
     try:
-        ok = nltk.download("wordnet", download_dir=str(target), quiet=True, raise_on_error=False)
+        # its "Error loading wordnet" is no news: the Debian fallback follows
+        errors = io.StringIO()
+        ok = nltk.download(
+            "wordnet",
+            download_dir=str(target),
+            quiet=True,
+            raise_on_error=False,
+            print_error_to=errors,
+        )
+        if errors.getvalue().strip():
+            log.info("nltk downloader: %s", errors.getvalue().strip())
     except Exception as exc:  # any network failure means: fall back to Debian
         log.info("nltk downloader failed: %s", exc)
         ok = False

@@ -14,7 +14,8 @@ import dataclasses
 import math
 import time
 
-from orchestrator.callbacks import mlflow_callback, progress_callback
+from orchestrator.callbacks import mlflow_callback
+from orchestrator.progress import progress_callback
 from orchestrator.results import SweepResult
 from orchestrator.runs import TRIAL_ID_TAG, TrialRuns, epoch_metrics
 from orchestrator.spec import Spec
@@ -61,7 +62,7 @@ def refit_selected(spec: Spec, runs: TrialRuns, paths: SweepPaths, result: Sweep
     if chosen is None or f"{PREFIX}test_hm" in chosen.metrics:
         return
     request = refit_request(paths, chosen.tags[TRIAL_ID_TAG])
-    refit_runs = TrialRuns(runs.uri, runs.experiment_id, chosen.run_id, runs.objectives)
+    refit_runs = TrialRuns(runs.uri, runs.experiment_id, chosen.run_id, runs.objectives, runs.space)
     _drop_unfinished(refit_runs)
     cells = len(request.cells())
     print(f"refitting the selected configuration on all base classes ({cells} cell(s))...")
@@ -76,6 +77,7 @@ def refit_selected(spec: Spec, runs: TrialRuns, paths: SweepPaths, result: Sweep
                 mlflow_callback(refit_runs),
                 progress_callback(
                     1,
+                    runs.space,
                     max_failures=spec.sweep.search.max_failures,
                     objectives=spec.sweep.objective_names,
                 ),

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import yaml
 
+from orchestrator.links import compare_link, runs_link, ui_base
 from orchestrator.results import SweepResult, collect
 from orchestrator.selection import Objective, SelectionRule
+from orchestrator.summary import (
+    WIDTH,
+    duration,
+    front_columns,
+    front_title,
+    reference_lines,
+    rows,
+    text_table,
+)
 from orchestrator.tracking import check_reachable, resolve_uri
 from workers.errors import TrackingError
-
-SHOWN = ("hm", "ece", "base_acc", "new_acc")
-SHOWN_TRANSFER = ("hm", "ece", "source_acc", "target_acc")
-SHOWN_INCREMENTAL = ("acc_avg", "ece_last", "acc_last", "pd")
 
 
 def load_result(experiment: str | None, uri: str | None) -> SweepResult:
@@ -64,14 +69,16 @@ def mean_std(metrics: dict[str, float], name: str) -> str:
     return f"{value:.2f}" + (f" ± {spread:.2f}" if spread is not None else "")
 
 
-def _duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+def uri_flag(uri: str) -> str:
+    """`` --tracking-uri URI`` unless ``uri`` is the default a command in this folder uses."""
+    return "" if uri == resolve_uri(None) else f" --tracking-uri {uri}"
 
 
-def print_result(result: SweepResult, uri: str | None = None) -> None:
+def print_result(
+    result: SweepResult, uri: str | None = None, *, width: int | None = WIDTH, port: int = 5000
+) -> None:
+    """The sweep's summary, front table and selection; lines of at most ``width`` characters
+    (None: no limit) but for links, which a terminal opens only whole."""
     finished = [t for t in result.trials if t.finished]
     pruned = [t for t in result.trials if t.tags.get("pruned") == "true"]
     stopped = [t for t in result.trials if t.tags.get("stopped_by") == "time budget"]
@@ -86,32 +93,25 @@ def print_result(result: SweepResult, uri: str | None = None) -> None:
     if nodes:
         print("trials per node: " + ", ".join(f"{n} {c}" for n, c in sorted(nodes.items())))
     print(f"selection: {result.rule.describe()}")
-    cells = {t.params.get("protocol.cells") for t in finished} - {None}
-    if cells:
-        print(f"each configuration: mean ± std over {', '.join(sorted(cells))} cell(s)")
-    transfer = any(t.params.get("protocol.kind") == "cross_dataset" for t in finished)
-    incremental = any(t.params.get("protocol.kind") == "incremental" for t in finished)
-    shown = SHOWN_INCREMENTAL if incremental else SHOWN_TRANSFER if transfer else SHOWN
     if any(t.params.get("selection.split") == "pseudo_new" for t in finished):
-        print("validation and test_ columns: pseudo-new classes held out of the base classes")
-    header = (
-        "  ".join(f"{m:>13}" for m in shown) + "  " + "  ".join(f"{'test_' + m:>13}" for m in shown)
-    )
-    print(f"{'':2}{'trial':<48}{header}")
-    for t in sorted(finished, key=lambda t: -t.metrics.get(shown[0], 0)):
-        if not t.pareto:
-            continue
-        mark = "* " if t.selected else "  "
-        values = "  ".join(f"{mean_std(t.metrics, m):>13}" for m in shown)
-        tests = "  ".join(f"{mean_std(t.metrics, 'test_' + m):>13}" for m in shown)
-        print(f"{mark}{t.name[:46]:<48}{values}  {tests}")
+        print("validation and test columns: pseudo-new classes held out of the base classes")
+    if rows(result):
+        print()
+        print(front_title(result))
+        for line in text_table(front_columns(result), width):
+            print(line)
+        print("* selected; ref: a named point off the front; -: not sampled for that trial")
+        print()
     chosen = result.selected
     if chosen:
-        print(f"selected ({result.reason}): {chosen.name}  run {chosen.run_id}")
+        print(f"selected {chosen.label} ({result.reason}): run {chosen.run_id}")
+        print(f"  {chosen.name}")
+    for line in reference_lines(result):
+        print(line)
     if chosen and "refit_test_hm" in chosen.metrics:
         refit = "  ".join(
             f"{m} {mean_std(chosen.metrics, 'refit_test_' + m)}"
-            for m in SHOWN
+            for m in ("hm", "ece", "base_acc", "new_acc")
             if "refit_test_" + m in chosen.metrics
         )
         print(f"refit on all base classes, test on the real base and new classes: {refit}")
@@ -119,22 +119,51 @@ def print_result(result: SweepResult, uri: str | None = None) -> None:
         print(f"ended by {result.ended_by}: {len(stopped)} running trial(s) stopped")
     cost = result.cost(result.wall_s)
     print(
-        f"cost: {_duration(cost['cost_wall_s'])} wall, {cost['cost_cell_s']:.1f} cell-seconds, "
+        f"cost: {duration(cost['cost_wall_s'])} wall, {cost['cost_cell_s']:.1f} cell-seconds, "
         f"{cost['cost_gpu_s']:.1f} GPU-seconds"
     )
-    uri = resolve_uri(uri)
-    server = uri.startswith(("http://", "https://"))  # its own UI, and not the default store
-    ui, flag = ("its UI", f" --tracking-uri {uri}") if server else ("`orch ui`", "")
-    print(f"results: MLflow {uri} ({ui}), `orch report{flag}`, `orch export{flag}`")
+    print_links(result, resolve_uri(uri), port)
 
 
-def export_spec(result: SweepResult, uri: str | None, out: Path) -> Path:
-    """The selected trial's full configuration as a spec that `orch trial` runs as is."""
+def print_links(result: SweepResult, uri: str, port: int = 5000) -> None:
+    """Where to look next: the MLflow UI's runs table and compare page, the Optuna study,
+    and the commands, each with the tracking URI this sweep used."""
+    server = uri.startswith(("http://", "https://"))
+    base = ui_base(uri, port)
+    flag = uri_flag(uri)
+    print(f"MLflow: {uri}" + ("" if server else f" (serve it with `orch ui{flag}`)"))
+    print(f"  runs table: {runs_link(base, result.experiment_id)}")
+    if result.front:
+        front = [t.run_id for t in result.front]
+        print(f"  compare the front: {compare_link(base, result.experiment_id, front)}")
+    if result.journal:
+        journal = Path(result.journal)
+        if journal.is_relative_to(Path.cwd()):  # shorter, and copied as is from here
+            journal = journal.relative_to(Path.cwd())
+        print(f"Optuna study: optuna-dashboard {journal}")
+    print(f"next: `orch report{flag}`")
+    print(f"      `orch export{flag} [--run RUN_ID] -o FILE` (then `orch trial FILE`)")
+
+
+def export_spec(result: SweepResult, uri: str | None, out: Path, run_id: str | None = None) -> Path:
+    """A trial's full configuration (the selected one, or ``run_id``'s) as a spec that
+    `orch trial` runs as is."""
     from mlflow.tracking import MlflowClient
 
-    chosen = result.selected
-    if chosen is None:
-        raise TrackingError(f"sweep {result.experiment} has no selected trial to export")
+    if run_id is None:
+        chosen = result.selected
+        if chosen is None:
+            raise TrackingError(
+                f"sweep {result.experiment} has no selected trial to export; pick one with "
+                "--run RUN_ID (`orch report --json` lists them)"
+            )
+    else:
+        chosen = next((t for t in result.trials if t.run_id == run_id), None)
+        if chosen is None:
+            raise TrackingError(
+                f"--run {run_id}: no configuration run of sweep {result.experiment} has that id; "
+                "`orch report --json` lists them"
+            )
     client = MlflowClient(tracking_uri=resolve_uri(uri))
     config = json.loads(
         Path(client.download_artifacts(chosen.run_id, "trial_config.json")).read_text()

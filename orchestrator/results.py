@@ -9,6 +9,11 @@ from typing import Any
 
 from orchestrator.selection import Objective, SelectionRule, select
 
+SEARCHED_TAG = "orch.searched"  # on the sweep's run: the searched settings' short names
+JOURNAL_TAG = "orch.optuna_journal"  # on the sweep's run: the Optuna study's journal file
+# the parent run's copy of the selected configuration's numbers: selected_hm, selected_test_hm
+SELECTED_PREFIX = "selected_"
+
 
 @dataclass
 class TrialRecord:
@@ -25,9 +30,16 @@ class TrialRecord:
     def finished(self) -> bool:
         return self.status == "FINISHED"  # pruned runs end KILLED, failed ones FAILED
 
+    @property
+    def label(self) -> str:
+        """``coop`` for a named point, else ``#3`` (Trial 3 of the Optuna study)."""
+        number = self.tags.get("orch.trial_number")
+        return self.tags.get("point") or (f"#{number}" if number else self.name)
+
     def as_json(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
+            "label": self.label,
             "name": self.name,
             "status": self.status,
             "params": self.params,
@@ -50,6 +62,22 @@ class SweepResult:
     reason: str = ""
     ended_by: str = ""  # set when the sweep ended before its last trial: "its time budget ..."
     wall_s: float = math.nan  # from the sweep's start to its end (or now, while it runs)
+    experiment_id: str = ""
+    searched: list[str] = field(default_factory=list)  # short names, in the spec's order
+    journal: str = ""  # the Optuna study's journal file, where the sweep wrote one
+
+    @property
+    def front(self) -> list[TrialRecord]:
+        """The front's configurations, best first on the first objective."""
+        first = self.objectives[0]
+        sign = -1 if first.mode == "max" else 1
+        front = [t for t in self.trials if t.pareto]
+        return sorted(front, key=lambda t: sign * t.metrics.get(first.metric, math.nan))
+
+    @property
+    def references(self) -> list[TrialRecord]:
+        """Finished named points off the front (the zero-shot and CoOp references)."""
+        return [t for t in self.trials if t.finished and not t.pareto and t.tags.get("point")]
 
     @property
     def selected(self) -> TrialRecord | None:
@@ -73,6 +101,9 @@ class SweepResult:
             "parent_run_id": self.parent_run_id,
             "objectives": [o.model_dump() for o in self.objectives],
             "rule": self.rule.describe(),
+            "reason": self.reason,
+            "searched": self.searched,
+            "front_size": len(self.front),
             "trials": [t.as_json() for t in self.trials],
             "selected": chosen.run_id if chosen else None,
             "refit": {k: v for k, v in chosen.metrics.items() if k.startswith("refit_")}
@@ -107,10 +138,15 @@ def collect(
         for r in runs
     ]
     result = SweepResult(experiment, parent_run_id, objectives, rule, trials)
-    parent = client.get_run(parent_run_id).info
-    result.wall_s = ((parent.end_time or time.time() * 1000) - parent.start_time) / 1000
-    if client.get_run(parent_run_id).data.tags.get("ended_by") == "time budget":
+    parent = client.get_run(parent_run_id)
+    started, ended = parent.info.start_time, parent.info.end_time or time.time() * 1000
+    result.wall_s = (ended - started) / 1000
+    tags = parent.data.tags
+    if tags.get("ended_by") == "time budget":
         result.ended_by = "its time budget"
+    result.experiment_id = experiment_id
+    result.searched = [n for n in tags.get(SEARCHED_TAG, "").split(",") if n]
+    result.journal = tags.get(JOURNAL_TAG, "")
     # a finished trial enters the front only with every objective a finite number
     finished = [
         t

@@ -13,37 +13,67 @@ import json
 import math
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from orchestrator.plots import reliability_png
-from workers.config import REPORTED_METRICS
+from orchestrator.space import STUDY_TRIAL, active, planned_epochs, short_names
+from orchestrator.spec import Dimension
+from workers.config import REPORTED_METRICS, TrialConfig
 from workers.messages import CELLS, CHECKPOINT, FINAL, CellResult, TrialRequest, is_final
 from workers.protocol import Cell
 
-# short MLflow names for the searched method settings; every other setting keeps its path
-PARAM_NAMES = {
-    "method.w": "w",
-    "method.d": "d",
-    "method.lam": "lambda",
-    "method.outlier_vocab": "outlier_vocab",
-}
 TRIAL_ID_TAG = "ray_trial_id"
+TRIAL_NUMBER_TAG = "orch.trial_number"  # its Optuna trial number: "#3" is "Trial 3" there
+INACTIVE_TAG = "orch.inactive"  # searched settings this configuration never sampled
 CELL_TAG = "orch.cell"
 STOPPED_BY = "stopped_by"  # why a configuration ended before its last epoch
 TIME_BUDGET = "time budget"
 # settings a protocol replaces per cell: logged on cell runs, not on configuration runs
 PER_CELL = ("data.dataset", "train.seed")
+# what only a trial's last report adds; its validation metrics repeat its last epoch's
+FINAL_ONLY = ("test_", "cost_", "pool_new_class_overlap")
 
 
-def param_name(path: str) -> str:
-    return PARAM_NAMES.get(path, path)
+def shown(value: Any) -> Any:
+    """A setting as MLflow shows it: floats to 4 significant digits (the trial's config
+    artifact keeps every digit)."""
+    return float(f"{value:.4g}") if isinstance(value, float) else value
 
 
-def trial_params(request: TrialRequest) -> dict[str, Any]:
-    """Every fixed and searched trial setting under its stable name, and the protocol."""
+def trial_number(trial) -> int | None:
+    """A Ray trial's number in the sweep's Optuna study (None outside a study: a refit)."""
+    number = (getattr(trial, "config", None) or {}).get(STUDY_TRIAL)
+    return number if isinstance(number, int) else None
+
+
+def trial_label(point: str | None, number: int | str | None) -> str:
+    """How a configuration is called in the report, the plots and the progress lines."""
+    return point or (f"#{number}" if number not in (None, "") else "?")
+
+
+def inactive(request: TrialRequest, space: Mapping[str, Dimension]) -> list[str]:
+    """The searched paths this configuration did not sample (a conditional dimension whose
+    condition failed, or any dimension of a configuration that trains nothing)."""
+    values = request.config().flat()
+    return [path for path, dim in space.items() if not active(dim, values)]
+
+
+def trial_params(
+    request: TrialRequest, space: Mapping[str, Dimension] | None = None
+) -> dict[str, Any]:
+    """Every fixed setting under its path, every sampled one under its short name, and the
+    protocol. A searched setting the configuration did not sample is left out, as in the
+    Optuna study: no value stands for it."""
+    space = space or {}
+    names, skipped = short_names(space), set(inactive(request, space))
     cells = request.cells()
-    params = {param_name(k): v for k, v in request.config().flat().items() if k not in PER_CELL}
+    params = {}
+    for path, value in request.config().flat().items():
+        if path in PER_CELL or path in skipped:
+            continue
+        params[names.get(path, path)] = shown(value)
     params["protocol.datasets"] = ",".join(dict.fromkeys(c.dataset for c in cells))
     params["protocol.seeds"] = ",".join(str(s) for s in dict.fromkeys(c.seed for c in cells))
     params["protocol.cells"] = len(cells)
@@ -54,13 +84,24 @@ def trial_params(request: TrialRequest) -> dict[str, Any]:
     return params
 
 
-def run_name(request: TrialRequest) -> str:
-    shown = []
+def run_name(request: TrialRequest, number: int | None = None) -> str:
+    """``#3 w=0.97 d=1.68 ...`` or ``coop: w=0 lambda=0 ...``: what the searcher decided."""
+    values = []
     for path, value in request.overrides.items():
         text = f"{value:.3g}" if isinstance(value, float) else str(value)
-        shown.append(f"{param_name(path).split('.')[-1]}={text}")
-    prefix = f"{request.point}: " if request.point else ""
-    return prefix + (" ".join(shown) or "fixed")
+        values.append(f"{short_names([path])[path]}={text}")
+    label = trial_label(request.point, number)
+    return f"{label}{':' if request.point else ''} " + (" ".join(values) or "fixed")
+
+
+def stage(cfg: TrialConfig, epoch: int) -> int:
+    """What epoch ``epoch`` (1-based) trained: 1 the prompt, 2 the CoA weights; 0 nothing
+    (the evaluation of a configuration without training epochs)."""
+    if epoch == 0:
+        return 0
+    planned = planned_epochs(cfg.flat())  # a class-incremental cell repeats it every session
+    local = (epoch - 1) % planned + 1 if planned else epoch
+    return 1 if local <= cfg.train.epochs else 2
 
 
 def epoch_metrics(result: dict[str, Any]) -> dict[str, float]:
@@ -107,13 +148,19 @@ class TrialRuns:
     """The child runs of one sweep, keyed by Ray trial id."""
 
     def __init__(
-        self, uri: str, experiment_id: str, parent_run_id: str, objectives: list[str]
+        self,
+        uri: str,
+        experiment_id: str,
+        parent_run_id: str,
+        objectives: list[str],
+        space: Mapping[str, Dimension] | None = None,
     ) -> None:
         from mlflow.tracking import MlflowClient
 
         self.uri = uri
         self.experiment_id, self.parent_run_id = experiment_id, parent_run_id
         self.objectives = objectives  # a configuration whose objective is not finite failed
+        self.space = dict(space or {})  # the sweep's searched dimensions
         self.client = MlflowClient(tracking_uri=uri)
 
     def children(self, trial_id: str | None = None) -> dict:
@@ -126,18 +173,24 @@ class TrialRuns:
         )
         return {r.data.tags[TRIAL_ID_TAG]: r for r in found if TRIAL_ID_TAG in r.data.tags}
 
-    def create(self, trial_id: str, request: TrialRequest) -> str:
+    def create(self, trial_id: str, request: TrialRequest, number: int | None = None) -> str:
+        skipped = short_names(self.space)
+        skipped = [skipped[path] for path in inactive(request, self.space)]
         run = self.client.create_run(
             self.experiment_id,
-            run_name=run_name(request),
+            run_name=run_name(request, number),
             tags={
                 "mlflow.parentRunId": self.parent_run_id,
                 TRIAL_ID_TAG: trial_id,
+                **({TRIAL_NUMBER_TAG: str(number)} if number is not None else {}),
                 **({"point": request.point} if request.point else {}),
+                **({INACTIVE_TAG: ",".join(skipped)} if skipped else {}),
             },
         )
-        for key, value in trial_params(request).items():
-            self.client.log_param(run.info.run_id, key, value)
+        from mlflow.entities import Param
+
+        params = [Param(k, str(v)) for k, v in trial_params(request, self.space).items()]
+        self.client.log_batch(run.info.run_id, params=params)  # one request, not one a param
         return run.info.run_id
 
     def cells(self, config_run_id: str) -> dict[str, Any]:
@@ -171,15 +224,33 @@ class TrialRuns:
         skip: set | None = None,
         *,
         step: int | None = None,
+        cfg: TrialConfig | None = None,
     ) -> None:
         """One reported result as metrics at its epoch (or ``step``); ``skip`` holds (key,
-        step) already logged, so a replay never writes a point twice."""
+        step) already logged, so a replay never writes a point twice.
+
+        Every metric has one point per epoch: the last report adds its test metrics and its
+        final cost at its last epoch's step (that epoch's own cost is left to it), and its
+        validation metrics only where they are not the last epoch's already. With
+        ``cfg`` (the configuration's), each epoch also gets ``stage`` (1 prompt, 2 weights).
+        """
         from mlflow.entities import Metric
 
         step = result_step(result) if step is None else step
         metrics = epoch_metrics(result)
-        if not is_final(result):
-            metrics = {k: v for k, v in metrics.items() if not k.startswith("test_")}
+        if is_final(result):  # its validation metrics where its last epoch left other ones
+            logged = self.client.get_run(run_id).data.metrics
+            metrics = {
+                k: v
+                for k, v in metrics.items()
+                if k.startswith(FINAL_ONLY) or not math.isclose(logged.get(k, math.nan), v)
+            }
+        else:
+            last = cfg is not None and step == planned_epochs(cfg.flat())
+            drop = ("test_", "cost_") if last else ("test_",)
+            metrics = {k: v for k, v in metrics.items() if not k.startswith(drop)}
+            if cfg is not None:
+                metrics["stage"] = float(stage(cfg, step))
         now = int(time.time() * 1000)
         batch = [
             Metric(key, value, now, step)
@@ -207,7 +278,8 @@ class TrialRuns:
                 run_id = self.create_cell(config_run_id, request, cell.cell)
                 cell_runs[cell.cell.key] = run_id
             skip = self.logged_points(run_id) if replay else None
-            self.log_result(run_id, {**cell.metrics, FINAL: int(final)}, skip, step=step)
+            metrics = {**cell.metrics, FINAL: int(final)}
+            self.log_result(run_id, metrics, skip, step=step, cfg=request.config())
 
     def last_step(self, run_id: str) -> int:
         """The highest step of the run's first objective in MLflow (-1: none yet)."""
@@ -276,8 +348,9 @@ class TrialRuns:
             out = Path(folder)
             config = cell.cell.config(request.config()).to_dict()
             (out / "trial_config.json").write_text(json.dumps(config, indent=2))
-            for diagram in cell.reliability:
-                reliability_png(diagram, out / f"reliability_{diagram.subset}.png")
+            for split in dict.fromkeys(d.split for d in cell.reliability):
+                diagrams = [d for d in cell.reliability if d.split == split]
+                reliability_png(diagrams, out / f"reliability_{split}.png")
             self.client.log_artifacts(run_id, str(out))
 
     def _artifacts(self, run_id: str, request: TrialRequest, checkpoint) -> None:
@@ -313,14 +386,15 @@ def log_missing(runs: TrialRuns, experiment_path: str, *, stopped_by: str = "pru
             continue  # stopped before it started (the time budget ran out): nothing to log
         touched += 1
         request = TrialRequest.from_ray(trial.config)
-        run_id = found.info.run_id if found else runs.create(trial.trial_id, request)
+        number = trial_number(trial)
+        run_id = found.info.run_id if found else runs.create(trial.trial_id, request, number)
         logged = runs.logged_points(run_id) if found else set()
         history = analysis.trial_dataframes.get(trial.trial_id)
         cell_runs = runs.cells(run_id) if found else {}
         cell_runs = {k: r.info.run_id for k, r in cell_runs.items()}
         if history is not None:
             for row in history.to_dict("records"):
-                runs.log_result(run_id, row, skip=logged)
+                runs.log_result(run_id, row, skip=logged, cfg=request.config())
                 runs.log_cells(run_id, request, row, cell_runs, replay=True)
         if trial.status == "ERROR":
             runs.fail(run_id, trial.error_file)

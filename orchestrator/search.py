@@ -1,16 +1,38 @@
-"""The sweep's Optuna searcher: samplers, named points, and what it hands to each trial.
+"""The sweep's Optuna searcher: samplers, named points, its study's storage, and what it
+hands to each trial.
+
+The study lives in an Optuna journal file beside the Ray experiment (``optuna.journal``):
+`optuna-dashboard <that file>` opens it while the sweep runs and after, with the objectives
+named and every searched dimension under its short name. Ray pickles the searcher with the
+experiment; the unpickled journal storage replays the file, so ``--resume`` goes on writing
+the same study.
 
 Imports Ray Tune and Optuna: load it only to run a sweep.
 """
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+
 import optuna
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
-from orchestrator.space import CONSTANTS_ATTR, POINT_ATTR, SpaceSampler, grid
+from orchestrator.space import (
+    CONSTANTS_ATTR,
+    POINT_ATTR,
+    STUDY_TRIAL,
+    SpaceSampler,
+    grid,
+    short_names,
+)
 from orchestrator.spec import Spec
 from workers.messages import is_final, searched
+
+RAY_TRIAL_ATTR = "ray_trial_id"  # on each Optuna trial: the Ray trial (and MLflow tag) it is
 
 
 def create_sampler(spec: Spec) -> optuna.samplers.BaseSampler:
@@ -24,21 +46,31 @@ def create_sampler(spec: Spec) -> optuna.samplers.BaseSampler:
         return optuna.samplers.GPSampler(seed=seed)
     if search.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.GridSampler(grid(spec.sweep.space), seed=seed)
+    space = spec.sweep.space
+    return optuna.samplers.GridSampler(grid(space, short_names(space)), seed=seed)
+
+
+def journal_storage(path: Path) -> JournalStorage:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return JournalStorage(JournalFileBackend(str(path)))
 
 
 class SweepSearch(OptunaSearch):
-    """OptunaSearch over the spec's define-by-run space, with two changes.
+    """OptunaSearch over the spec's define-by-run space, with three changes.
 
-    - ``suggest`` hands each trial its searched values and a named point's constants as one
-      ``overrides`` mapping, beside the point's name (``workers.messages.searched``).
+    - ``suggest`` hands each trial its searched values (by trial path) and a named point's
+      constants as one ``overrides`` mapping, beside the point's name
+      (``workers.messages.searched``); Optuna knows the values by their short names.
     - A trial stopped early (by ASHA) reaches Optuna as PRUNED, not COMPLETE: Ray hands its
       last epoch to ``on_trial_complete`` as if it were final, and Optuna would then rank a
       partial score. Only a trial's last report is marked final.
+    - A trial the journal already holds as finished (it ended after the killed driver last
+      saved the searcher) is not told again; one it holds as running that the saved searcher
+      never knew ends FAIL (``restore``).
     """
 
     @classmethod
-    def from_spec(cls, spec: Spec) -> SweepSearch:
+    def from_spec(cls, spec: Spec, *, journal: Path | None = None, study_name: str | None = None):
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress lines say enough
         objectives = spec.sweep.objectives
         many = len(objectives) > 1
@@ -47,13 +79,21 @@ class SweepSearch(OptunaSearch):
             metric=[o.metric for o in objectives] if many else objectives[0].metric,
             mode=[o.mode for o in objectives] if many else objectives[0].mode,
             sampler=create_sampler(spec),
+            storage=journal_storage(journal) if journal else None,
+            study_name=study_name,
         )
+        with warnings.catch_warnings():  # "experimental" since Optuna 3.2, and still there
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            searcher._ot_study.set_metric_names([o.metric for o in objectives])
         space = spec.sweep.space
+        names = short_names(space)
+        searcher._names = {name: path for path, name in names.items()}
         for point in spec.sweep.search.points_to_evaluate:
-            values = {k: v for k, v in point.values.items() if k in space}
-            constants = {k: v for k, v in point.values.items() if k not in space}
+            values = {names[k]: v for k, v in point.values.items() if k in space}
+            # every value is a constant too: one the point's own constants make inactive
+            # (never sampled) still reaches the trial as the point gives it
             searcher._ot_study.enqueue_trial(
-                values, user_attrs={POINT_ATTR: point.name, CONSTANTS_ATTR: constants}
+                values, user_attrs={POINT_ATTR: point.name, CONSTANTS_ATTR: dict(point.values)}
             )
         return searcher
 
@@ -61,10 +101,33 @@ class SweepSearch(OptunaSearch):
         sampled = super().suggest(trial_id)
         if not isinstance(sampled, dict):
             return sampled
-        attrs = self._ot_trials[trial_id].user_attrs
-        return searched({**attrs.get(CONSTANTS_ATTR, {}), **sampled}, attrs.get(POINT_ATTR))
+        ot_trial = self._ot_trials[trial_id]
+        ot_trial.set_user_attr(RAY_TRIAL_ATTR, trial_id)
+        attrs = ot_trial.user_attrs
+        paths = getattr(self, "_names", {})
+        values = {paths.get(name, name): value for name, value in sampled.items()}
+        config = searched({**attrs.get(CONSTANTS_ATTR, {}), **values}, attrs.get(POINT_ATTR))
+        return {**config, STUDY_TRIAL: ot_trial.number}
 
     def on_trial_complete(self, trial_id, result=None, error=False):
+        ot_trial = self._ot_trials.get(trial_id)
+        if ot_trial is not None and self._finished_in_storage(ot_trial):
+            self._completed_trials.add(trial_id)
+            return
         if result is not None and not error and not is_final(result):
             result = None  # OptunaSearch tells Optuna PRUNED when there is no value
         super().on_trial_complete(trial_id, result, error)
+
+    def restore(self, checkpoint_path: str) -> None:
+        """The searcher as Ray saved it; a trial the journal shows running that the saved
+        searcher never heard of (asked for just before the driver was killed, never started)
+        ends FAIL, so the study holds no trial running forever."""
+        super().restore(checkpoint_path)
+        known = {t.number for t in self._ot_trials.values()}
+        for trial in self._ot_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if trial.number not in known:
+                self._ot_study.tell(trial.number, state=TrialState.FAIL)
+
+    def _finished_in_storage(self, ot_trial) -> bool:
+        stored = self._ot_study.get_trials(deepcopy=False)  # in trial-number order
+        return stored[ot_trial.number].state.is_finished()

@@ -14,6 +14,7 @@ from pathlib import Path
 from workers.errors import ConfigError
 
 STATE_FILE = "orch_sweep.json"
+JOURNAL_FILE = "optuna.journal"  # the sweep's Optuna study (`optuna-dashboard <file>`)
 SHARED_SCHEMES = ("s3://", "gs://", "gcs://", "abfs://", "hdfs://")
 
 
@@ -47,6 +48,13 @@ class SweepPaths:
     @property
     def experiment(self) -> str:
         return f"{self.storage}/{self.name}"
+
+    @property
+    def journal(self) -> Path:
+        """The Optuna study's journal file: in the experiment folder, or with bucket storage
+        (a journal is a local file) in ``./orch_runs/<name>``."""
+        base = resolve_storage(None) if is_uri(self.storage) else self.storage
+        return Path(base) / self.name / JOURNAL_FILE
 
     def _state(self):
         fs, root = _filesystem(self.storage)

@@ -10,14 +10,24 @@ from pathlib import Path
 
 import yaml
 
-from orchestrator.callbacks import mlflow_callback, progress_callback
+from orchestrator.callbacks import mlflow_callback
 from orchestrator.fill import fill_feature_cache
 from orchestrator.plots import plot_sweep
+from orchestrator.progress import progress_callback
 from orchestrator.refit import RefitInterrupted, refit_selected
-from orchestrator.results import SweepResult, collect, tag_selection
-from orchestrator.runs import TIME_BUDGET, TrialRuns, log_missing, param_name
+from orchestrator.results import (
+    JOURNAL_TAG,
+    SEARCHED_TAG,
+    SELECTED_PREFIX,
+    SweepResult,
+    collect,
+    tag_selection,
+)
+from orchestrator.runs import TIME_BUDGET, TrialRuns, log_missing
+from orchestrator.space import short_names
 from orchestrator.spec import Spec
 from orchestrator.storage import SweepPaths, resolve_storage, sweep_names
+from orchestrator.summary import description, duration
 from orchestrator.tracking import check_reachable, resolve_uri, tracking_errors
 from orchestrator.tuner import (
     build_tuner,
@@ -45,6 +55,7 @@ def sweep_paths(spec: Spec, storage: str, *, resume: bool) -> SweepPaths:
 
 
 def start_parent(client, spec: Spec, paths: SweepPaths, experiment_id: str) -> str:
+    names = short_names(spec.sweep.space)
     run = client.create_run(
         experiment_id,
         run_name=paths.name,
@@ -54,6 +65,11 @@ def start_parent(client, spec: Spec, paths: SweepPaths, experiment_id: str) -> s
             "orch.sampler": spec.sweep.search.sampler,
             "orch.scheduler": spec.sweep.search.scheduler,
             "orch.objectives": ",".join(str(o) for o in spec.sweep.objectives),
+            SEARCHED_TAG: ",".join(names.values()),
+            # what each short name stands for: "lr=train.lr,..."
+            "orch.param_paths": ",".join(f"{n}={p}" for p, n in names.items() if n != p),
+            JOURNAL_TAG: str(paths.journal),
+            "mlflow.note.content": f"Sweep of `{spec.path}`: running.",
         },
     )
     run_id = run.info.run_id
@@ -82,7 +98,8 @@ def open_runs(spec: Spec, paths: SweepPaths, uri: str, *, resume: bool) -> Trial
         paths.write_state(
             parent_run_id=parent, tracking_uri=uri, experiment=name, spec=str(spec.path)
         )
-    return TrialRuns(uri, experiment_id, parent, [o.metric for o in spec.sweep.objectives])
+    objectives = [o.metric for o in spec.sweep.objectives]
+    return TrialRuns(uri, experiment_id, parent, objectives, spec.sweep.space)
 
 
 def gather(
@@ -132,17 +149,34 @@ class Phases:
         self._last = now
 
 
+def parent_metrics(result: SweepResult) -> dict[str, float]:
+    """The sweep run's numbers: its cost, the front's size, and the selected configuration's
+    metrics (validation, test, a refit's) as ``selected_<metric>``, so that sweeps compare
+    in MLflow's runs table."""
+    metrics = {**result.cost(result.wall_s), "front_size": float(len(result.front))}
+    chosen = result.selected
+    for key, value in (chosen.metrics if chosen else {}).items():
+        if not key.startswith(("loss", "pi_", "cost_", "stage", "pool_")):
+            metrics[SELECTED_PREFIX + key] = value
+    return metrics
+
+
 def finish_parent(
     spec: Spec, runs: TrialRuns, result: SweepResult, phases: Phases | None = None
 ) -> None:
+    from mlflow.entities import Metric
+
     tag_selection(runs.client, result)
     started = runs.client.get_run(runs.parent_run_id).info.start_time / 1000
     result.wall_s = time.time() - started
-    for key, value in result.cost(result.wall_s).items():
-        runs.client.log_metric(runs.parent_run_id, key, value)
-    searched = [param_name(path) for path in spec.sweep.space]
+    now = int(time.time() * 1000)
+    metrics = [Metric(k, v, now, 0) for k, v in parent_metrics(result).items() if v == v]
+    runs.client.log_batch(runs.parent_run_id, metrics=metrics)
+    cost = result.cost(result.wall_s)
+    note = description(result, spec=str(spec.path), cost=f"{duration(cost['cost_wall_s'])} wall")
+    runs.client.set_tag(runs.parent_run_id, "mlflow.note.content", note)
     with tempfile.TemporaryDirectory() as folder:
-        for path in plot_sweep(result, Path(folder), searched):
+        for path in plot_sweep(result, Path(folder)):
             runs.client.log_artifact(runs.parent_run_id, str(path))
     if phases is not None:
         phases.done("finish")
@@ -186,9 +220,10 @@ def run_sweep(
         mlflow_callback(runs, budget),
         progress_callback(
             spec.sweep.search.num_trials,
+            spec.sweep.space,
             budget,
-            spec.sweep.search.max_failures,
-            spec.sweep.objective_names,
+            max_failures=spec.sweep.search.max_failures,
+            objectives=spec.sweep.objective_names,
         ),
     ]
     tuner = build_tuner(spec, paths, callbacks, resume=resume, budget=budget)

@@ -145,7 +145,8 @@ def build_tuner(
         param_space=TrialRequest(spec.trial, protocol=spec.protocol).to_ray(),
         tune_config=TuneConfig(
             search_alg=ConcurrencyLimiter(
-                SweepSearch.from_spec(spec), max_concurrent=search.max_concurrent
+                SweepSearch.from_spec(spec, journal=paths.journal, study_name=paths.name),
+                max_concurrent=search.max_concurrent,
             ),
             scheduler=scheduler,
             num_samples=search.num_trials,
@@ -210,6 +211,11 @@ def ray_init(address: str | None = None) -> None:
     # error.txt), not Tune's traceback on stderr; ORCH_DEBUG=1 keeps that
     debug = os.environ.get("ORCH_DEBUG") == "1"
     os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "1" if debug else "0")
+    # token auth is on for a new local instance, as it should be; Ray's advice on how to
+    # turn it off is nothing a user of orch has to act on
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
+        logging.ERROR
+    )
     try:
         local = canonicalize_bootstrap_address(address) is None  # Ray's own decision
         with loopback_node(local):

@@ -104,7 +104,7 @@ class ReliabilityDiagram:
 @dataclass(frozen=True)
 class CellResult:
     """One cell's numbers in a report: per-epoch validation metrics, or its final metrics
-    (validation and ``test_``) with its test reliability diagrams."""
+    (validation and ``test_``) with its reliability diagrams (validation and test)."""
 
     cell: Cell
     metrics: Mapping[str, float]

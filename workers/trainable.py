@@ -6,7 +6,8 @@ first group of cells in the first bundle, a ``CellGroup`` actor in each other bu
 another group, and all of them advance epoch by epoch together. Every epoch's report carries
 the configuration's metrics (means over cells), each cell's, and a Tune checkpoint of every
 cell's state (the only place trial state is written); the last report, marked ``final``,
-adds each cell's test metrics and reliability diagrams and the node the trial ran on.
+adds each cell's test metrics and reliability diagrams (validation and test) and the node the
+trial ran on.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from workers.episode import prepare_episode
 from workers.messages import CELLS, CHECKPOINT, FINAL, CellResult, TrialRequest
 from workers.model import load_clip
 from workers.protocol import groups
+from workers.trial import total_epochs
 
 __all__ = ["fill_cache", "train_trial"]
 
@@ -111,7 +113,9 @@ def train_trial(config: dict[str, Any]) -> None:
     cost = Cost.resumed(restored, _gpus_held(), began=began)
     submits = _cell_groups(request, (restored or {}).get("cells"))
     result = run_groups(submits, request.config(), report=_report, cost=cost)
-    final = {**result.metrics, "node": node_name(), FINAL: 1}
+    # at its last epoch's step: the final report adds to that epoch, it is not one more
+    final = {**result.metrics, "epoch": total_epochs(request.config()), "node": node_name()}
+    final[FINAL] = 1
     _report(final, result.cells, result.state)  # its checkpoint holds the learned prompts
 
 

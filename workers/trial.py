@@ -306,7 +306,7 @@ def total_epochs(cfg: TrialConfig) -> int:
 @dataclass
 class TrialResult:
     metrics: dict[str, float]  # final validation metrics and, prefixed test_, test metrics
-    reliability: list[ReliabilityDiagram]  # test split, base and new classes
+    reliability: list[ReliabilityDiagram]  # validation, then test: each subset of classes
     state: dict  # the learned prompt and weights, as ``Trainer.load`` reads them
 
 
@@ -370,7 +370,7 @@ def finish_trial(trainer: Trainer) -> TrialResult:
     final["pool_new_class_overlap"] = ep.pool.new_class_overlap
     return TrialResult(
         metrics=final,
-        reliability=reliability(trainer, "test"),
+        reliability=reliability(trainer, "val") + reliability(trainer, "test"),
         state=trainer.state(total_epochs(trainer.cfg) - 1),
     )
 

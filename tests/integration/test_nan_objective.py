@@ -47,7 +47,8 @@ def test_nan_objective_is_marked_and_kept_off_the_front(tmp_path, capsys):
     assert on_front == [result.selected.name] and result.selected.run_id == ids["good"]
     print_result(result, uri)
     assert "failed" in capsys.readouterr().out
-    assert [p.name for p in plot_sweep(result, tmp_path, ["w"])] == [
+    result.searched = ["w"]
+    assert [p.name for p in plot_sweep(result, tmp_path)] == [
         "pareto.png",
         "objectives_vs_params.png",
     ]

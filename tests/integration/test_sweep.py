@@ -2,11 +2,14 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from wsgiref.util import setup_testing_defaults
 
+import optuna
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
@@ -30,7 +33,8 @@ TINY = [
     "--set",
     "space.method.outlier_vocab.choices=[random_words, random_strings]",
 ]
-PARAMS = {"w", "lambda", "outlier_vocab", "train.lr", "method.resample_every", "train.epochs"}
+PARAMS = {"w", "lambda", "outlier_vocab", "lr", "resample_every", "train.epochs"}
+FIXED = {"train.epochs", "method.mixture", "protocol.cells"}  # the zero-shot point's
 
 
 def orch(cwd, *args):
@@ -61,27 +65,26 @@ def cells_of(client, config_run):
 
 
 @pytest.mark.slow
-def test_sweep_leaves_parent_and_children_in_mlflow(tmp_path):
-    result = orch(tmp_path, "sweep", SPEC, *TINY, "--set", "search.num_trials=3")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "selected" in result.stdout and "orch report" in result.stdout
+def test_sweep_leaves_parent_and_children_in_mlflow(tiny_sweep):
+    assert tiny_sweep.returncode == 0, tiny_sweep.stderr[-3000:]
+    assert "selected" in tiny_sweep.stdout and "orch report" in tiny_sweep.stdout
 
-    client = client_for(tmp_path)
+    client = client_for(tiny_sweep.cwd)
     parents, kids = children(client)
     assert len(parents) == 1 and len(kids) == 3
     parent = parents[0]
     assert {k.data.tags["mlflow.parentRunId"] for k in kids} == {parent.info.run_id}
     assert {k.info.status for k in kids} == {"FINISHED"}
-    coop = [k for k in kids if k.data.tags.get("point") == "coop"]
-    assert (
-        len(coop) == 1
-        and coop[0].data.params["w"] == "0.0"
-        and coop[0].data.params["lambda"] == "0.0"
-    )
+    points = {k.data.tags.get("point"): k for k in kids}
+    assert set(points) == {"coop", "zero_shot", None}
+    coop = points["coop"]
+    assert coop.data.params["w"] == "0.0" and coop.data.params["lambda"] == "0.0"
     for kid in kids:
-        assert PARAMS <= set(kid.data.params)
+        trains = kid.data.tags.get("point") != "zero_shot"
+        assert (PARAMS if trains else FIXED) <= set(kid.data.params)
         history = client.get_metric_history(kid.info.run_id, "hm")
-        assert len(history) >= 2 and sorted(m.step for m in history) == [m.step for m in history]
+        assert sorted(m.step for m in history) == [m.step for m in history]
+        assert len(history) >= (2 if trains else 1)
         for name in (
             "base_acc",
             "new_acc",
@@ -89,9 +92,9 @@ def test_sweep_leaves_parent_and_children_in_mlflow(tmp_path):
             "ece_base",
             "ece_new",
             "ece",
-            "loss_ce",
             "test_hm",
             "test_ece",
+            *(["loss_ce"] if trains else []),
         ):
             assert name in kid.data.metrics, name
         assert not any(
@@ -104,17 +107,17 @@ def test_sweep_leaves_parent_and_children_in_mlflow(tmp_path):
         assert cell.info.status == "FINISHED"
         assert (cell.data.tags["dataset"], cell.data.tags["seed"]) == ("toyworld", "1")
         assert cell.data.metrics["test_hm"] == pytest.approx(kid.data.metrics["test_hm"])
-        assert {"reliability_base.png", "reliability_new.png", "trial_config.json"} <= {
+        assert {"reliability_val.png", "reliability_test.png", "trial_config.json"} <= {
             a.path for a in client.list_artifacts(cell.info.run_id)
         }
     assert {"spec.yaml", "pareto.png", "objectives_vs_params.png"} <= {
         a.path for a in client.list_artifacts(parent.info.run_id)
     }
 
-    report = orch(tmp_path, "report", "--json")
+    report = orch(tiny_sweep.cwd, "report", "--json")
     assert report.returncode == 0, report.stderr
     data = json.loads(report.stdout)
-    assert set(data) >= {"experiment", "objectives", "trials", "selected"}
+    assert set(data) >= {"experiment", "objectives", "trials", "selected", "rule", "reason"}
     front = [t for t in data["trials"] if t["pareto"]]
     assert front and sum(t["selected"] for t in data["trials"]) == 1
     for a in front:  # non-dominated
@@ -130,8 +133,143 @@ def test_sweep_leaves_parent_and_children_in_mlflow(tmp_path):
     selected = next(t for t in data["trials"] if t["selected"])
     assert client.get_run(selected["run_id"]).data.tags["selected"] == "true"
 
-    exported = orch(tmp_path, "export", "-o", str(tmp_path / "best.yaml"))
-    assert exported.returncode == 0 and (tmp_path / "best.yaml").is_file()
+    exported = orch(tiny_sweep.cwd, "export", "-o", str(tiny_sweep.cwd / "best.yaml"))
+    assert exported.returncode == 0 and (tiny_sweep.cwd / "best.yaml").is_file()
+    # any configuration, not only the selected one: coop's, which `orch trial` runs as is
+    coop_yaml = tiny_sweep.cwd / "coop.yaml"
+    exported = orch(tiny_sweep.cwd, "export", "--run", coop.info.run_id, "-o", str(coop_yaml))
+    assert exported.returncode == 0, exported.stderr
+    assert yaml.safe_load(coop_yaml.read_text())["method"]["mixture"] is False
+    unknown = orch(tiny_sweep.cwd, "export", "--run", "0" * 32)
+    assert_one_line_error(unknown, "--run " + "0" * 32, "orch report --json")
+
+
+@pytest.mark.slow
+def test_mlflow_runs_are_ready_to_compare(tiny_sweep):
+    client = client_for(tiny_sweep.cwd)
+    (parent,), kids = children(client)
+    points = {k.data.tags.get("point"): k for k in kids}
+    searched = points[None]
+    # every searched setting under a short name, floats to 4 digits; the parent names them
+    assert parent.data.tags["orch.searched"] == "w,d,lambda,outlier_vocab,resample_every,lr"
+    assert "lr=train.lr" in parent.data.tags["orch.param_paths"]
+    assert {"w", "d", "lambda", "outlier_vocab", "resample_every", "lr"} <= set(
+        searched.data.params
+    )
+    assert not {"train.lr", "method.resample_every", "method.d"} & set(searched.data.params)
+    assert len(searched.data.params["lr"].replace("0.", "").lstrip("0")) <= 5
+    # conditional settings that were not sampled have no value, as in the Optuna study
+    assert (
+        "d" not in points["coop"].data.params and points["coop"].data.tags["orch.inactive"] == "d"
+    )
+    zero = points["zero_shot"]
+    assert not {"w", "d", "lambda", "lr"} & set(zero.data.params)
+    assert zero.data.tags["orch.inactive"] == "w,d,lambda,outlier_vocab,resample_every,lr"
+    # one point per epoch: the final report adds test metrics at the last epoch's step
+    epochs = {"coop": 2, "zero_shot": 0, None: 3}  # 2 prompt + 1 weight epochs with a mixture
+    for point, kid in points.items():
+        run = kid.info.run_id
+        for key in ("hm", "ece", "cost_wall_s", "stage"):
+            steps = [m.step for m in client.get_metric_history(run, key)]
+            assert len(steps) == len(set(steps)) and max(steps) == epochs[point], (point, key)
+        assert [m.step for m in client.get_metric_history(run, "test_hm")] == [epochs[point]]
+        stages = [(m.step, m.value) for m in client.get_metric_history(run, "stage")]
+        expected = {"coop": [(1, 1), (2, 1)], "zero_shot": [(0, 0)], None: [(1, 1), (2, 1), (3, 2)]}
+        assert sorted(stages) == expected[point]
+        assert kid.data.tags["orch.trial_number"].isdigit()
+    # the sweep's run: the selection's numbers, the front's size and a description
+    chosen = next(k for k in kids if k.data.tags["selected"] == "true")
+    metrics = parent.data.metrics
+    for key in ("hm", "ece", "test_hm", "test_ece", "base_acc", "test_new_acc"):
+        assert metrics["selected_" + key] == pytest.approx(chosen.data.metrics[key])
+    front = [k for k in kids if k.data.tags["pareto"] == "true"]
+    assert metrics["front_size"] == len(front) >= 1
+    assert {"cost_wall_s", "cost_cell_s", "cost_gpu_s"} <= set(metrics)
+    note = parent.data.tags["mlflow.note.content"]
+    assert "### Pareto front (validation" in note and "**Selection rule**" in note
+    assert chosen.info.run_id in note and "#/compare-runs?runs=" in note
+    assert "| trial |" in note.replace("|   | trial |", "| trial |")
+    assert "workflowType=machine_learning" in note
+
+
+@pytest.mark.slow
+def test_report_reads_at_a_glance(tiny_sweep):
+    report = orch(tiny_sweep.cwd, "report")
+    assert report.returncode == 0, report.stderr
+    lines = report.stdout.splitlines()
+    assert any(line.startswith("Pareto front (validation") for line in lines)
+    assert all(len(line) <= 120 for line in lines if "http://" not in line)
+    header = " ".join(line for line in lines if line.lstrip().startswith("trial "))
+    for name in ("hm", "test hm", "w", "d", "lambda", "outlier_vocab", "resample_every", "lr"):
+        assert f" {name} " in f" {header} ", name
+    assert any("zero_shot" in line for line in lines)  # the reference is always shown
+    assert any(line.startswith("selected vs zero_shot:") for line in lines)
+    assert "/#/experiments/" in report.stdout and "workflowType=machine_learning" in report.stdout
+    assert "optuna-dashboard " in report.stdout
+    # a store other than this folder's default: every hint names it
+    elsewhere = orch(ROOT, "report", "--tracking-uri", f"sqlite:///{tiny_sweep.cwd}/mlflow.db")
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    assert f"orch report --tracking-uri sqlite:///{tiny_sweep.cwd}/mlflow.db" in elsewhere.stdout
+    assert f"orch ui --tracking-uri sqlite:///{tiny_sweep.cwd}/mlflow.db" in elsewhere.stdout
+
+
+@pytest.mark.slow
+def test_a_fresh_sweep_prints_nothing_before_its_first_line(tiny_sweep):
+    # Ray's token auth is on (its default) and the MLflow store is new: neither says so
+    assert tiny_sweep.returncode == 0, tiny_sweep.stderr[-3000:]
+    assert tiny_sweep.stderr.strip() == ""
+    lines = tiny_sweep.stdout.splitlines()
+    assert lines[0].startswith("filling the feature cache")
+    # whole lines: each configuration's settings once, then its epochs, then its end
+    searched = next(line for line in lines if "started: w=" in line and "d=" in line)
+    assert re.search(r"outlier_vocab=\w+ resample_every=(step|epoch) lr=[\d.e-]+$", searched)
+    assert any(re.search(r"\[ *zero_shot\] DONE", line) for line in lines)
+    assert any(line.startswith("progress: 3/3 done") for line in lines)
+
+
+@pytest.mark.slow
+def test_optuna_dashboard_opens_the_study(tiny_sweep):
+    """optuna-dashboard's own loading code and HTTP API, on the journal the sweep wrote."""
+    storage_url = pytest.importorskip("optuna_dashboard._storage_url")
+    from optuna_dashboard import wsgi
+
+    (journal,) = (tiny_sweep.cwd / "orch_runs").glob("*/optuna.journal")
+    (parent,), kids = children(client_for(tiny_sweep.cwd))
+    assert parent.data.tags["orch.optuna_journal"] == str(journal)
+    app = wsgi(storage_url.guess_storage_from_url(str(journal)))
+
+    def get(path):
+        environ = {}
+        setup_testing_defaults(environ)
+        environ["PATH_INFO"] = path
+        status = []
+        body = b"".join(app(environ, lambda code, headers, exc=None: status.append(code)))
+        assert status == ["200 OK"], (path, status, body[:300])
+        return json.loads(body)
+
+    (study,) = get("/api/studies")["study_summaries"]
+    assert study["study_name"] == parent.data.tags["orch.sweep"]
+    detail = get(f"/api/studies/{study['study_id']}")
+    assert detail["objective_names"] == ["hm", "ece"]
+    trials = {t["number"]: t for t in detail["trials"]}
+    assert len(trials) == 3 and {t["state"] for t in trials.values()} == {"Complete"}
+    by_number = {int(k.data.tags["orch.trial_number"]): k for k in kids}
+    assert set(by_number) == set(trials)  # "#3" in orch is Trial 3 in the dashboard
+    for number, trial in trials.items():
+        run = by_number[number]
+        params = {p["name"] for p in trial["params"]}
+        logged = set(run.data.params) & {
+            "w",
+            "d",
+            "lambda",
+            "outlier_vocab",
+            "resample_every",
+            "lr",
+        }
+        assert params == logged, number  # the same short names, the same unsampled ones
+        attrs = {a["key"]: a["value"] for a in trial["user_attrs"]}
+        assert attrs["ray_trial_id"] == run.data.tags["ray_trial_id"]
+        assert trial["values"] == pytest.approx([run.data.metrics["hm"], run.data.metrics["ece"]])
 
 
 @pytest.mark.slow
@@ -230,9 +368,24 @@ def test_killed_sweep_resumes_with_every_trial_and_cell_once(tmp_path):
             "toyworld/seed2",
         ]
         assert {c.info.status for c in cells} == {"FINISHED"}
+        trains = kid.data.tags.get("point") != "zero_shot"  # one evaluation at step 0
         for run in [kid, *cells]:
             steps = [m.step for m in client.get_metric_history(run.info.run_id, "hm")]
-            assert len(steps) == len(set(steps)) and len(steps) >= 3
+            assert len(steps) == len(set(steps)) and (len(steps) >= 3 if trains else steps == [0])
+    # the Optuna study went on in the same journal: every configuration once, finished
+    (journal,) = (tmp_path / "orch_runs").glob("*/optuna.journal")
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(journal))
+    )
+    (summary,) = optuna.get_all_study_summaries(storage)
+    study = optuna.load_study(study_name=summary.study_name, storage=storage)
+    trials = study.trials
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert all(t.state.is_finished() for t in trials)
+    assert sorted(t.number for t in complete) == sorted(
+        int(k.data.tags["orch.trial_number"]) for k in after
+    )
+    assert len(complete) == 4 and study.metric_names == ["hm", "ece"]
 
 
 @pytest.mark.slow

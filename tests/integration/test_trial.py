@@ -186,6 +186,8 @@ def test_resume_continues_from_a_reported_state(tmp_path):
     assert resumed_epochs == [3]
     assert resumed.metrics == pytest.approx(full.metrics, abs=1e-6)
     assert torch.equal(resumed.state["ctx"], full.state["ctx"])
-    assert [d.subset for d in full.reliability] == ["base", "new"]
-    for diagram in full.reliability:  # the diagrams hold the reported test ECE
-        assert diagram.ece == pytest.approx(full.metrics[f"test_ece_{diagram.subset}"], abs=1e-4)
+    shown = [(d.split, d.subset) for d in full.reliability]
+    assert shown == [("val", "base"), ("val", "new"), ("test", "base"), ("test", "new")]
+    for diagram in full.reliability:  # the diagrams hold the reported ECE of their split
+        prefix = "test_" if diagram.split == "test" else ""
+        assert diagram.ece == pytest.approx(full.metrics[f"{prefix}ece_{diagram.subset}"], abs=1e-4)

@@ -1,14 +1,6 @@
 """`orch validate` checks without running; `orch ui` serves the store on 127.0.0.1."""
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-
-from tests.helpers import ROOT, assert_one_line_error, run_orch
+from tests.helpers import ROOT, assert_one_line_error, descendants, run_orch, serve_ui
 
 SPEC = str(ROOT / "search_spaces" / "cocoa.yaml")
 
@@ -45,45 +37,13 @@ def test_validate_failures(tmp_path):
     )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def test_ui_serves_the_store(tmp_path):
-    port = free_port()
+def test_ui_serves_the_store_with_one_light_server(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "orchestrator.cli",
-            "ui",
-            "--tracking-uri",
-            uri,
-            "--port",
-            str(port),
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    try:
-        first = proc.stdout.readline()
-        assert f"http://127.0.0.1:{port}" in first
-        deadline, status = time.time() + 90, None
-        while time.time() < deadline and status != 200:
-            time.sleep(1)
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as answer:
-                    status = answer.status
-            except OSError:
-                continue
-        assert status == 200
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+    with serve_ui(uri, tmp_path) as (lines, port, proc):
+        assert f"http://127.0.0.1:{port}" in lines[0]
+        commands = descendants(proc.pid)
+        servers = [c for c in commands if "uvicorn" in c]
+        # one server process, not uvicorn's 4, and no job runner (its 8 processes serve
+        # MLflow's GenAI features, which a sweep does not use)
+        assert len(servers) == 1 and "--workers 1" in servers[0], commands
+        assert not [c for c in commands if "huey" in c or "_job_runner" in c], commands

@@ -1,7 +1,7 @@
 import optuna
 import pytest
 
-from orchestrator.space import SpaceSampler, grid, suggest
+from orchestrator.space import SpaceSampler, grid, planned_epochs, short_names, suggest
 from orchestrator.spec import Dimension, load_spec
 from tests.unit.test_spec import COCOA
 from workers.errors import ConfigError
@@ -64,10 +64,12 @@ def test_cocoa_space_samples_within_its_dimensions():
         directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0)
     )
     space = spec.sweep.space
+    paths = {name: path for path, name in short_names(space).items()}
     for _ in range(20):
         trial = study.ask()
         sampler(trial)
-        cfg = spec.trial.with_overrides(trial.params)  # raises on an invalid trial
+        values = {paths[name]: value for name, value in trial.params.items()}
+        cfg = spec.trial.with_overrides(values)  # raises on an invalid trial
         for key, dim in space.items():
             value = cfg.flat()[key]
             if dim.kind == "range":
@@ -75,7 +77,7 @@ def test_cocoa_space_samples_within_its_dimensions():
             elif dim.kind == "choices":
                 assert value in dim.choices, (key, value)
         # d is conditional on the mixture, which the cocoa spec fixes on
-        assert ("method.d" in trial.params) == cfg.method.mixture
+        assert ("d" in trial.params) == cfg.method.mixture
         study.tell(trial, [1.0, 1.0])
 
 
@@ -86,3 +88,49 @@ def test_grid_needs_steps():
     }
     with pytest.raises(ConfigError, match="grid sampler needs choices or a step"):
         grid({"a": Dimension(low=0, high=1)})
+
+
+def test_every_searched_dimension_gets_a_short_name_unless_two_would_share_it():
+    assert short_names(["method.w", "method.lam", "train.lr", "method.resample_every"]) == {
+        "method.w": "w",
+        "method.lam": "lambda",
+        "train.lr": "lr",
+        "method.resample_every": "resample_every",
+    }
+    # two 'lr's: both keep their paths, so no name stands for two settings
+    assert short_names(["train.lr", "train.weight_lr", "other.lr"]) == {
+        "train.lr": "train.lr",
+        "train.weight_lr": "weight_lr",
+        "other.lr": "other.lr",
+    }
+
+
+def test_a_configuration_that_trains_nothing_samples_no_dimension():
+    fixed = {"train.epochs": 0, "train.weight_epochs": 3, "method.mixture": False}
+    assert suggest(optuna.trial.FixedTrial({"method.w": 1.0}), SPACE, fixed) == {}
+    # with a two-stage mixture the weights still train: its dimensions are sampled
+    two_stage = {**fixed, "method.mixture": True, "method.optimization": "two_stage"}
+    values = {"method.w": 1.0, "method.outlier_vocab": "random_words", "train.lr": 0.001}
+    assert suggest(optuna.trial.FixedTrial(values), {"method.w": SPACE["method.w"]}, two_stage)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"method.mixture": False},
+        {"method.mixture": True, "method.optimization": "one_stage"},
+        {"train.epochs": 0, "method.mixture": False},
+        {"train.epochs": 0, "method.mixture": True, "train.weight_epochs": 2},
+    ],
+)
+def test_planned_epochs_mirror_the_data_planes_count(overrides):
+    from workers.trial import total_epochs  # the data plane's; the driver cannot import it
+
+    cfg = load_spec(COCOA).trial.with_overrides(overrides)
+    assert planned_epochs(cfg.flat()) == total_epochs(cfg)
+
+
+def test_grid_keys_follow_the_names_the_trials_use():
+    space = {"train.lr": Dimension(low=0.1, high=0.2, step=0.1)}
+    assert grid(space, short_names(space)) == {"lr": [0.1, 0.2]}

@@ -1,0 +1,84 @@
+"""The sweep's progress view: whole plain lines off a terminal, a live table on one."""
+
+import io
+import re
+
+from orchestrator.progress import ProgressView
+from orchestrator.spec import Dimension
+from workers.config import TrialConfig
+from workers.messages import TrialRequest
+
+SPACE = {
+    "method.w": Dimension(low=0, high=10),
+    "method.d": Dimension(low=0, high=2, when={"method.mixture": True}),
+    "method.outlier_vocab": Dimension(choices=["random_words", "wordnet_near_ood"]),
+    "method.resample_every": Dimension(choices=["step", "epoch"]),
+}
+LONG = {
+    "method.w": 6.4589,
+    "method.d": 0.8752,
+    "method.outlier_vocab": "wordnet_near_ood",
+    "method.resample_every": "epoch",
+}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def request(overrides, point=None):
+    fixed = {"train.epochs": 2, "train.weight_epochs": 1, "method.mixture": True}
+    trial = TrialConfig().with_overrides(fixed)
+    return TrialRequest(trial, overrides, point)
+
+
+def test_plain_lines_are_whole_and_count_done_elapsed_and_time_left():
+    out, clock = io.StringIO(), Clock()
+    view = ProgressView(4, SPACE, stream=out, live=False, clock=clock)
+    view.start("a", 3, request(LONG))
+    view.epoch("a", 1, 1, 62.731, 15.41)
+    view.epoch("a", 3, 2, 63.0, 14.0)
+    clock.now = 60.0
+    view.end("a", "DONE", {"hm": 63.0, "ece": 14.0, "test_hm": 67.8, "test_ece": 7.2})
+    lines = out.getvalue().splitlines()
+    assert lines[0].endswith(
+        "#3] started: w=6.46 d=0.875 outlier_vocab=wordnet_near_ood resample_every=epoch"
+    )
+    assert "epoch 1/3 (prompt)  hm  62.73  ece  15.41" in lines[1]
+    assert "epoch 3/3 (weights)" in lines[2]
+    assert "DONE  hm  63.00  ece  14.00  (test hm 67.80, ece 7.20)" in lines[3]
+    assert lines[4] == "progress: 1/4 done, 1 min 0 s elapsed, about 3 min 0 s left"
+    assert not any("\x1b" in line for line in lines)
+
+
+def test_live_table_redraws_in_place_and_never_cuts_a_value():
+    out, clock = io.StringIO(), Clock()
+    view = ProgressView(4, SPACE, stream=out, live=True, clock=clock, width=72)
+    view.start("a", 2, request(LONG))
+    coop = {"method.w": 0.0, "method.d": 0.5, "method.mixture": False}  # d: not sampled
+    view.start("b", 3, request(coop, point="coop"))
+    view.epoch("a", 1, 1, 62.7, 15.4)
+    screen = out.getvalue()
+    assert "\x1b[" in screen  # the cursor goes back up over the previous table
+    last = screen.rsplit("\x1b[J", 1)[-1].splitlines()
+    header = last[0].split()
+    assert header[:6] == ["trial", "epoch", "stage", "hm", "ece", "status"]
+    assert all(len(line) <= 72 for line in last)
+    # the settings that fit are shown whole; one that does not is left out, not cut
+    assert "wordnet_near_ood" not in screen.rsplit("\x1b[J", 1)[-1] or "outlier_vocab" in header
+    row = next(line for line in last if line.startswith("#2"))
+    assert re.search(r"#2\s+1/3\s+prompt\s+62\.70\s+15\.40\s+RUNNING", row)
+    assert last[-1].startswith("progress: 0/4 done")
+    clock.now = 30.0
+    view.end("a", "DONE", {"hm": 62.7, "ece": 15.4})
+    after = out.getvalue().rsplit("\x1b[J", 1)[-1].splitlines()
+    # the finished configuration leaves the table for a line that stays, with its settings
+    assert "DONE" in after[0] and "outlier_vocab=wordnet_near_ood" in after[0]
+    assert not any(line.startswith("#2") for line in after[1:])
+    (coop_row,) = [line.split() for line in after if line.startswith("coop")]
+    assert coop_row[-3:] == ["0", "-", "-"]  # w, then no d (inactive), no outlier_vocab
+    assert after[-1].startswith("progress: 1/4 done, 30 s elapsed, about 1 min 30 s left")
