@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator.runs import TIME_BUDGET, TrialRuns, result_step, trial_number
 from orchestrator.tracking import tracking_errors
-from workers.messages import TrialRequest
+from workers.messages import TrialRequest, is_final
 
 if TYPE_CHECKING:
     from orchestrator.budget import TimeBudget
@@ -100,8 +100,10 @@ def mlflow_callback(runs: TrialRuns, budget: TimeBudget | None = None):
             def log() -> None:
                 run_id = self.run_id(trial)
                 step = result_step(result)
-                if step <= self.logged_step.get(trial.trial_id, -1):
-                    return  # an epoch retried from an earlier checkpoint: logged already
+                # an epoch retried from an earlier checkpoint is logged already; the final
+                # report shares its last epoch's step and adds the test metrics to it
+                if step <= self.logged_step.get(trial.trial_id, -1) and not is_final(result):
+                    return
                 if trial.trial_id not in self.frozen:
                     self.last[trial.trial_id] = result
                     self.logged_step[trial.trial_id] = step
