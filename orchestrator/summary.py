@@ -169,6 +169,11 @@ def description(result: SweepResult, *, spec: str = "", cost: str = "") -> str:
     chosen, exp = result.selected, result.experiment_id
     lines = [f"**Sweep of `{spec or result.experiment}`**" + (f": cost {cost}" if cost else "")]
     lines += ["", f"**Selection rule**: {result.rule.describe()}."]
+    if any(t.params.get("selection.split") == "pseudo_new" for t in result.trials):
+        lines.append(
+            "**Validated on pseudo-new classes** held out of the base classes (leak-free); the "
+            "selection's refit on all base classes gives the reported `refit_test_*` metrics."
+        )
     if chosen is not None:
         link = run_link("", exp, chosen.run_id)
         lines.append(f"**Selected**: [{chosen.label}]({link}) ({result.reason}): {chosen.name}")

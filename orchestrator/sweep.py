@@ -251,6 +251,8 @@ def run_sweep(
         except UserError as exc:  # the selection stands; --resume refits again
             tag_selection(runs.client, result)
             runs.client.set_tag(runs.parent_run_id, "error", str(exc)[:4000])
+            note = description(result, spec=str(spec.path)) + f"\n**The refit failed**: {exc}\n"
+            runs.client.set_tag(runs.parent_run_id, "mlflow.note.content", note)
             runs.client.set_terminated(runs.parent_run_id, status="FAILED")
             raise
         phases.done("refit")

@@ -84,6 +84,8 @@ def test_pseudo_new_sweep_selects_without_new_classes_then_refits(tmp_path):
     assert len(configs) == 2 and {c.info.status for c in configs} == {"FINISHED"}
     assert [c.data.tags.get("selected") for c in configs].count("true") == 1
     assert parent.info.status == "FAILED"
+    note = parent.data.tags["mlflow.note.content"]  # the selection stands, the failure is told
+    assert "**The refit failed**" in note and "**Validated on pseudo-new classes**" in note
     # the refit (its run made when it started) is the first to encode a new-class name
     (refit,) = [r for r in cells_of(client, chosen_of(configs)) if "ray_trial_id" in r.data.tags]
     assert refit.info.status == "FAILED" and refit.data.tags["point"] == "refit"

@@ -92,7 +92,8 @@ def test_submit_spreads_trials_over_both_nodes_and_logs_them_on_the_server(servi
     for kid in kids:
         assert {"test_hm", "test_ece", "hm", "ece"} <= set(kid.data.metrics)
         steps = [m.step for m in client.get_metric_history(kid.info.run_id, "hm")]
-        assert len(steps) == len(set(steps)) >= 2
+        trains = kid.data.tags.get("point") != "zero_shot"  # evaluated once, at step 0
+        assert len(steps) == len(set(steps)) >= (2 if trains else 1)
         artifacts = {a.path for a in client.list_artifacts(kid.info.run_id)}
         assert {"trial_config.json", "prompt_state.pt"} <= artifacts
 

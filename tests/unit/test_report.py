@@ -138,3 +138,11 @@ def test_links_ask_for_the_machine_learning_view():
     assert run_link("http://h", "2", "r1") == "http://h/#/experiments/2/runs/r1"
     link = compare_link("http://h", "2", ["b", "a"])
     assert link == "http://h/#/compare-runs?runs=%5B%22a%22%2C%22b%22%5D&experiments=%5B%222%22%5D"
+
+
+def test_a_leak_free_description_says_what_it_validated_on():
+    result = sweep_result()
+    for trial in result.trials:
+        trial.params["selection.split"] = "pseudo_new"
+    assert "**Validated on pseudo-new classes**" in description(result)
+    assert "pseudo-new" not in description(sweep_result())
