@@ -16,7 +16,7 @@ import pytest
 
 from tests.helpers import ROOT
 from tests.integration.cluster import kill_node, ray_cluster, stop_group
-from tests.integration.test_sweep import SPEC, TINY, children, client_for
+from tests.integration.test_sweep import SPEC, TINY, TRAINED_POINTS, children, client_for
 
 
 def results(trial_dir: Path) -> list[dict]:
@@ -43,9 +43,11 @@ def test_a_dead_nodes_trial_resumes_from_its_checkpoint_on_the_live_node(tmp_pat
     with ray_cluster(tmp_path, token=None) as cluster:
         head, worker = cluster.nodes
         sweep = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator.cli", "sweep", SPEC, *TINY]
+            [sys.executable, "-m", "orchestrator.cli", "sweep", SPEC, *TINY, *TRAINED_POINTS]
             + ["--set", "search.num_trials=2", "--set", "search.max_concurrent=2"]
-            + ["--set", "search.max_failures=3", "--set", "train.epochs=30"]
+            + ["--set", "search.max_failures=3", "--set", "train.epochs=20"]
+            # epochs of ~0.3 s: a kill lands between two epochs' reports, not in a burst of them
+            + ["--set", "train.batch_size=1"]
             + ["--address", cluster.address],
             cwd=tmp_path,
             env={**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT)},
@@ -83,7 +85,9 @@ def test_a_dead_nodes_trial_resumes_from_its_checkpoint_on_the_live_node(tmp_pat
     assert restored, [(r["training_iteration"], r["iterations_since_restore"]) for r in rows]
     resumed_at = restored[0]["epoch"]  # the first epoch the retry trained
     killed_at = max(r["epoch"] for r in rows if r["pid"] != restored[0]["pid"])
-    assert 2 <= resumed_at <= killed_at + 1, (resumed_at, killed_at)
+    # from a checkpoint, not from the start (a toy epoch takes ~50 ms: the dying node may
+    # have checkpointed an epoch or two past the last row its results file shows)
+    assert resumed_at >= 2 and killed_at >= 1, (resumed_at, killed_at)
     assert restored[0]["iterations_since_restore"] == 1
     # Ray may report the epoch in flight twice (its checkpoint had not registered); MLflow
     # holds every epoch once
@@ -92,5 +96,5 @@ def test_a_dead_nodes_trial_resumes_from_its_checkpoint_on_the_live_node(tmp_pat
     (run,) = [k for k in kids if k.data.tags["ray_trial_id"] == trial_id]
     history = client_for(tmp_path).get_metric_history(run.info.run_id, "hm")
     steps = sorted(m.step for m in history)
-    assert steps == [*epochs, rows[-1]["training_iteration"]], steps  # the final report last
+    assert steps == epochs, steps  # the final report shares the last epoch's step
     print(f"killed after epoch {killed_at:g}, resumed at epoch {resumed_at:g} on the head")
