@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from orchestrator.runs import error_line, stage, trial_label, trial_number
-from orchestrator.space import active, planned_epochs, short_names
+from orchestrator.runs import error_line, trial_label, trial_number
+from orchestrator.space import active, planned_epochs, short_names, stage
 from orchestrator.spec import Dimension
 from orchestrator.summary import duration
 from workers.messages import TrialRequest, is_final

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.plots import reliability_png
-from orchestrator.space import STUDY_TRIAL, active, planned_epochs, short_names
+from orchestrator.space import STUDY_TRIAL, active, planned_epochs, short_names, stage
 from orchestrator.spec import Dimension
 from workers.config import REPORTED_METRICS, TrialConfig
 from workers.messages import CELLS, CHECKPOINT, FINAL, CellResult, TrialRequest, is_final
@@ -92,16 +92,6 @@ def run_name(request: TrialRequest, number: int | None = None) -> str:
         values.append(f"{short_names([path])[path]}={text}")
     label = trial_label(request.point, number)
     return f"{label}{':' if request.point else ''} " + (" ".join(values) or "fixed")
-
-
-def stage(cfg: TrialConfig, epoch: int) -> int:
-    """What epoch ``epoch`` (1-based) trained: 1 the prompt, 2 the CoA weights; 0 nothing
-    (the evaluation of a configuration without training epochs)."""
-    if epoch == 0:
-        return 0
-    planned = planned_epochs(cfg.flat())  # a class-incremental cell repeats it every session
-    local = (epoch - 1) % planned + 1 if planned else epoch
-    return 1 if local <= cfg.train.epochs else 2
 
 
 def epoch_metrics(result: dict[str, Any]) -> dict[str, float]:

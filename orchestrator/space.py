@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from orchestrator.spec import Dimension, Spec
+from workers.config import TrialConfig
 from workers.errors import ConfigError
 
 POINT_ATTR = "orch_point"  # user attribute carrying a named point's name
@@ -41,6 +42,16 @@ def planned_epochs(values: Mapping[str, Any]) -> int:
     two_stage = values.get("method.mixture") and values.get("method.optimization") == "two_stage"
     weights = int(values.get("train.weight_epochs") or 0) if two_stage else 0
     return int(values.get("train.epochs") or 0) + weights
+
+
+def stage(cfg: TrialConfig, epoch: int) -> int:
+    """What epoch ``epoch`` (1-based) trained: 1 the prompt, 2 the CoA weights; 0 nothing
+    (the evaluation of a configuration without training epochs)."""
+    if epoch == 0:
+        return 0
+    planned = planned_epochs(cfg.flat())  # a class-incremental cell repeats it every session
+    local = (epoch - 1) % planned + 1 if planned else epoch
+    return 1 if local <= cfg.train.epochs else 2
 
 
 def trains_nothing(values: Mapping[str, Any]) -> bool:

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from orchestrator.baselines import baseline_overrides
-from tests.integration.test_trial import SMALL
+from tests.integration.test_trial import SMALL, state_after_epoch
 from workers.config import TrialConfig
 from workers.episode import prepare_episode
 from workers.model import create_clip
@@ -83,18 +83,7 @@ def test_visual_dor_keeps_outlier_images_where_the_frozen_tower_put_them(clip):
 def test_an_adapter_trial_resumes_exactly(tmp_path):
     cfg = config("adapter_dor", **OUTLIERS, **{"train.epochs": 3, "train.lr": 0.05})
     full = run_trial(cfg)
-    states = {}
-
-    def stop_after_two(metrics, state):
-        states[metrics["epoch"]] = state
-        if metrics["epoch"] == 2:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        run_trial(cfg, report=stop_after_two)
-    torch.save(states[2], tmp_path / "state.pt")
-    state = torch.load(tmp_path / "state.pt", weights_only=True)
-    resumed = run_trial(cfg, resume_state=state)
+    resumed = run_trial(cfg, resume_state=state_after_epoch(cfg, 2, tmp_path))
     assert resumed.metrics == pytest.approx(full.metrics, abs=1e-6)
     for key, value in full.state["adapter"].items():
         assert torch.equal(resumed.state["adapter"][key], value)

@@ -164,24 +164,30 @@ def test_zero_shot_baseline_equals_the_template(clip):
     assert final["test_new_acc"] == pytest.approx(acc, abs=1e-4)
 
 
-def test_resume_continues_from_a_reported_state(tmp_path):
-    cfg = small(train__epochs=3)
-    full = run_trial(cfg)
+def state_after_epoch(cfg: TrialConfig, epoch: int, folder) -> dict:
+    """The state a trial interrupted after ``epoch`` reported, saved and loaded back as the
+    trainable's Tune checkpoint is."""
     states = {}
 
-    def stop_after_two(metrics, state):
+    def stop(metrics, state):
         states[metrics["epoch"]] = state
-        if metrics["epoch"] == 2:
+        if metrics["epoch"] == epoch:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_trial(cfg, report=stop_after_two)
-    torch.save(states[2], tmp_path / "state.pt")  # as the trainable's Tune checkpoint does
+        run_trial(cfg, report=stop)
+    torch.save(states[epoch], folder / "state.pt")
+    return torch.load(folder / "state.pt", weights_only=True)
+
+
+def test_resume_continues_from_a_reported_state(tmp_path):
+    cfg = small(train__epochs=3)
+    full = run_trial(cfg)
     resumed_epochs = []
     resumed = run_trial(
         cfg,
         report=lambda m, s: resumed_epochs.append(m["epoch"]),
-        resume_state=torch.load(tmp_path / "state.pt", weights_only=True),
+        resume_state=state_after_epoch(cfg, 2, tmp_path),
     )
     assert resumed_epochs == [3]
     assert resumed.metrics == pytest.approx(full.metrics, abs=1e-6)
