@@ -31,16 +31,15 @@ def test_lost_server_is_reported_and_a_resume_logs_the_missing_trials(tmp_path):
     client = MlflowClient(tracking_uri=server.uri)
     try:
         deadline = time.time() + 300
-        while time.time() < deadline:  # let one trial finish and the next one start
-            time.sleep(1)
+        kids = []
+        while time.time() < deadline:  # one trial finished, another logged, at least one still to come
+            time.sleep(0.5)
             exp = client.get_experiment_by_name("cocoa-toyworld")
             kids = client.search_runs([exp.experiment_id], "tags.ray_trial_id != ''") if exp else []
-            if sum(k.info.status == "FINISHED" for k in kids) >= 1 and len(kids) >= 2:
+            if sum(k.info.status == "FINISHED" for k in kids) >= 1 and 2 <= len(kids) < 4:
                 break
-        logged_before = {
-            k.data.tags["ray_trial_id"]: k.info.status
-            for k in client.search_runs([exp.experiment_id], "tags.ray_trial_id != ''")
-        }
+        # the snapshot that met the condition: querying again could already see the fourth trial
+        logged_before = {k.data.tags["ray_trial_id"]: k.info.status for k in kids}
         server.stop()
         out, err = sweep.communicate(timeout=600)
     finally:
