@@ -1,9 +1,12 @@
 """``orch submit``: the same sweep, run as a Ray job on an existing cluster.
 
 The job's driver is ``orch sweep`` itself, started on the cluster's head in an uploaded copy
-of the project. Everything a remote driver cannot get right on its own is checked here,
-before anything is uploaded: the tracking store must be a server every node can reach, the
-experiment storage must be shared, the spec must parse, and the cluster must accept us.
+of the user's working folder (the spec and the files it names), with orch's own two packages
+sent beside it as Ray ``py_modules``: the same whether orch runs from its checkout or from a
+wheel, and the cluster needs orch's dependencies only. Everything a remote driver cannot get
+right on its own is checked here, before anything is uploaded: the tracking store must be a
+server every node can reach, the experiment storage must be shared, the spec must parse, the
+files it names must travel, and the cluster must accept us.
 """
 
 from __future__ import annotations
@@ -12,13 +15,16 @@ import os
 import shlex
 import time
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
+import orchestrator
+import workers
 from orchestrator.spec import Spec
 from orchestrator.storage import SHARED_SCHEMES, is_uri
 from orchestrator.upload import UPLOAD_EXCLUDES
+from orchestrator.validate import setting_values
 from workers.errors import ClusterError, JobFailed, UserError
-from workers.paths import PROJECT_ROOT
 
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 
@@ -103,15 +109,73 @@ def check_cluster_safe(spec: Spec, tracking_uri: str | None, storage: str | None
     )
 
 
-def spec_in_project(spec: Spec) -> str:
-    """The spec's path inside the uploaded copy of the project."""
+def spec_in_folder(spec: Spec, folder: Path) -> str:
+    """The spec's path inside the uploaded copy of ``folder``."""
     try:
-        return Path(spec.path).resolve().relative_to(PROJECT_ROOT).as_posix()
+        return Path(spec.path).resolve().relative_to(folder).as_posix()
     except ValueError:
         raise UserError(
-            f"{spec.path}: the spec must lie inside the project folder {PROJECT_ROOT}, which is "
-            "what the job uploads; copy it under search_spaces/"
+            f"{spec.path}: the spec must lie inside the folder the job uploads, the current "
+            f"folder {folder}; run orch submit from a folder that holds the spec "
+            f"(e.g. cd {Path(spec.path).resolve().parent})"
         ) from None
+
+
+# settings that name a file or folder; image_outliers may instead name a dataset
+PATH_SETTINGS = ("model.checkpoint", "data.root", "method.image_outliers")
+
+
+def named_paths(spec: Spec) -> list[tuple[str, str]]:
+    """``(setting, path)`` for every file or folder the sweep can read, fixed or searched."""
+    named = [
+        ("method.outlier_vocab", str(value).removeprefix("file:"))
+        for value in setting_values(spec, "method.outlier_vocab")
+        if str(value).startswith("file:")
+    ]
+    for key in PATH_SETTINGS:
+        for value in setting_values(spec, key) - {None}:
+            path = str(value)
+            if key != "method.image_outliers" or "/" in path or Path(path).exists():
+                named.append((key, path))
+    return sorted(set(named))
+
+
+def check_named_paths(spec: Spec, folder: Path, uploaded: list[Path]) -> list[str]:
+    """Refuse a relative path the job would not find: outside ``folder``, missing, or held
+    back from the upload. Absolute paths do not travel; each gets a note to print."""
+    uploaded_set = {p.absolute() for p in uploaded}
+    notes = []
+    for key, path in named_paths(spec):
+        if Path(path).is_absolute():
+            notes.append(
+                f"note: {key}: {path} is absolute, so it does not travel: every node "
+                "must have it at that path"
+            )
+            continue
+        target = (folder / path).absolute()
+        where = f"{spec.path}: {key}: {path}"
+        if not target.resolve().is_relative_to(folder):
+            raise UserError(
+                f"{where} lies outside the folder the job uploads ({folder}); move it inside, "
+                "or give an absolute path that exists on every node"
+            )
+        if not target.exists():
+            raise UserError(f"{where} not found in {folder}, the folder the job uploads")
+        travels = target in uploaded_set or (
+            target.is_dir() and any(p.is_relative_to(target) for p in uploaded_set)
+        )
+        if not travels:
+            raise UserError(
+                f"{where} is held back from the upload (a .gitignore, a .rayignore or orch's "
+                "own excludes: data/, stores, secrets); move it, or give an absolute path that "
+                "exists on every node"
+            )
+    return notes
+
+
+def orch_modules() -> list[Path]:
+    """orch's own packages, wherever they were imported from: a checkout or a wheel."""
+    return [Path(orchestrator.__file__).parent, Path(workers.__file__).parent]
 
 
 def entrypoint(
@@ -133,25 +197,29 @@ def entrypoint(
     return shlex.join(words)
 
 
-def runtime_env(*, env: dict[str, str], pip: bool) -> dict:
-    """The project as the job's working directory, the driver's environment and, with
-    ``pip``, the pinned dependencies for clusters that lack them.
+def runtime_env(*, folder: Path, env: dict[str, str], pip: bool) -> dict:
+    """``folder`` as the job's working directory, orch's packages as ``py_modules``, the
+    driver's environment and, with ``pip``, the pinned dependencies for clusters that lack
+    them.
 
     Ray's token stays out of ``env_vars``: the driver, started by the head's job supervisor,
     inherits the head's token, while Ray writes every job's env_vars into each node's
     runtime_env_agent.log and keeps them in the job's info."""
     env_vars = {"PYTHONUNBUFFERED": "1", **env}
-    runtime = {"working_dir": str(PROJECT_ROOT), "excludes": UPLOAD_EXCLUDES, "env_vars": env_vars}
+    runtime = {
+        "working_dir": str(folder),
+        "py_modules": [str(module) for module in orch_modules()],
+        "excludes": UPLOAD_EXCLUDES,
+        "env_vars": env_vars,
+    }
     if pip:
         runtime["pip"] = {"packages": pinned_dependencies(), "pip_check": False}
     return runtime
 
 
 def pinned_dependencies() -> list[str]:
-    import tomllib
-
-    with open(PROJECT_ROOT / "pyproject.toml", "rb") as file:
-        return list(tomllib.load(file)["project"]["dependencies"])
+    """orch's own requirements as installed (checkout or wheel), without the extras'."""
+    return [r for r in metadata.requires("orch") or [] if "extra ==" not in r]
 
 
 def failure_reason(logs: str, message: str | None) -> str:

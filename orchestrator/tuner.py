@@ -204,6 +204,10 @@ def ray_init(address: str | None = None) -> None:
     # 1,700 saves in a small sweep); a killed driver's resume still leaves each trial once,
     # because MLflow's runs are matched by trial id (callbacks.py)
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "5")
+    # relative paths in a spec (a file: vocabulary, a data root) mean the folder the sweep
+    # started from, which is also a Ray job's working folder on every node; Tune would move
+    # each trial into its own log folder, where they name nothing
+    os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
     # Tune's default TensorBoard logger imports torch into the driver (1.5 s, ~300 MB);
     # build_tuner adds the JSON and CSV loggers that the result analysis reads
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")

@@ -1,9 +1,10 @@
 """What ``orch submit`` sends to the cluster, and how it says so.
 
-The project folder travels as the job's ``working_dir``. Secrets, version control,
-environments, datasets and local stores never do: ``UPLOAD_EXCLUDES`` holds them back even
-where a .gitignore does not (or Ray is told to skip it), and ``upload_files`` lists what is
-left with Ray's own walk, so the line ``orch submit`` prints counts what Ray packs.
+The user's working folder travels as the job's ``working_dir``, orch's packages as
+``py_modules``. Secrets, version control, environments, datasets and local stores never do:
+``UPLOAD_EXCLUDES`` holds them back even where a .gitignore does not (or Ray is told to skip
+it), and ``upload_files`` lists what is left with Ray's own walk, so the line ``orch submit``
+prints counts what Ray packs.
 The job's environment is shown with every secret-looking value masked, and a secret passed
 with ``--env`` draws a warning: Ray logs a job's environment on every node.
 """
@@ -90,6 +91,14 @@ def describe_upload(root: Path, files: list[Path]) -> str:
         f"uploading {root}: {len(files)} files, {size / 2**20:.1f} MiB ({size} bytes); "
         ".env, keys, tokens, .git, environments, data and local stores stay here"
     )
+
+
+def describe_modules(modules: list[Path]) -> str:
+    """The line for orch's own code, which travels as Ray ``py_modules``."""
+    files = [f for module in modules for f in upload_files(module)]
+    size = sum(f.stat().st_size for f in files)
+    names = ", ".join(f"{m.name} ({m})" for m in modules)
+    return f"orch itself travels as py_modules: {names}: {len(files)} files, {size / 2**20:.1f} MiB"
 
 
 def looks_secret(key: str) -> bool:

@@ -46,7 +46,7 @@ def _where(spec: Spec, role: str) -> str:
     return "protocol.datasets" if spec.protocol.datasets else "data.dataset"
 
 
-def _values(spec: Spec, path: str) -> set:
+def setting_values(spec: Spec, path: str) -> set:
     """Every value a setting can take in the sweep: fixed, searched (a range's corners), or
     given by a named point."""
     values = {spec.trial.flat()[path]}
@@ -64,7 +64,7 @@ def _check_classes(spec: Spec, dataset: str, splits: dict, role: str) -> None:
     (every evaluated class its validation shots); pseudo-new needs base classes to split."""
     from workers.splits import base_new_items, dataset_labels, subsample_classes
 
-    shots = int(max(_values(spec, "data.shots")))
+    shots = int(max(setting_values(spec, "data.shots")))
     if role == "incremental":
         _check_sessions(spec, dataset, splits, shots)
         return
@@ -123,11 +123,11 @@ def _check_image_outliers(spec: Spec, dataset: str, splits: dict, root) -> None:
     from workers.image_outliers import image_outlier_items
     from workers.splits import class_names, subsample_classes
 
-    if not any(_values(spec, "method.lam_visual")):
+    if not any(setting_values(spec, "method.lam_visual")):
         return
     subset = "all" if spec.protocol.kind == "cross_dataset" else "base"
     names = class_names(subsample_classes(splits["train"], subset))
-    for source in _values(spec, "method.image_outliers") - {None}:
+    for source in setting_values(spec, "method.image_outliers") - {None}:
         try:
             image_outlier_items(source, root=root, dataset=dataset, base_names=names)
         except DataError as exc:
@@ -138,7 +138,7 @@ def _preflight(spec: Spec) -> list[str]:
     """The model and any file: vocabulary, checked by the data plane in a subprocess."""
     payload = {
         "model": dataclasses.asdict(spec.trial.model),
-        "vocabularies": sorted(str(v) for v in _values(spec, "method.outlier_vocab")),
+        "vocabularies": sorted(str(v) for v in setting_values(spec, "method.outlier_vocab")),
     }
     done = subprocess.run(
         [sys.executable, "-m", "workers.preflight"],
@@ -155,7 +155,7 @@ def _preflight(spec: Spec) -> list[str]:
 
 
 def _check_wordnet(spec: Spec) -> str | None:
-    vocabularies = _values(spec, "method.outlier_vocab")
+    vocabularies = setting_values(spec, "method.outlier_vocab")
     if not any(str(v).startswith(("wordnet", "random_words")) for v in vocabularies):
         return None
     from workers.paths import nltk_data_dir

@@ -16,8 +16,14 @@ ASSET_DIR = PACKAGE_DIR / "assets"
 
 
 def orch_home() -> Path:
-    """The project's own state folder: ``$ORCH_HOME`` or ``<checkout>/.orch``."""
-    return Path(os.environ.get("ORCH_HOME", PROJECT_ROOT / ".orch")).resolve()
+    """The project's own state folder: ``$ORCH_HOME``, else ``<checkout>/.orch`` in a checkout,
+    else ``~/.orch`` (a wheel install, or orch sent to a node as Ray py_modules: neither
+    site-packages nor Ray's per-job folders are a place to keep a feature cache)."""
+    if os.environ.get("ORCH_HOME"):
+        return Path(os.environ["ORCH_HOME"]).resolve()
+    if (PROJECT_ROOT / "pyproject.toml").is_file():
+        return (PROJECT_ROOT / ".orch").resolve()
+    return (Path.home() / ".orch").resolve()
 
 
 def nltk_data_dir() -> Path:

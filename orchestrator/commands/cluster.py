@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from pathlib import Path
 
 from orchestrator.commands.common import add_spec_arguments
 from orchestrator.spec import load_spec, parse_overrides
@@ -56,11 +57,13 @@ def run_submit(args: argparse.Namespace) -> int:
     from orchestrator import submit, upload
     from orchestrator.tracking import check_reachable
     from workers.errors import TrackingError
-    from workers.paths import PROJECT_ROOT
 
     spec = load_spec(args.spec, parse_overrides(args.overrides))  # a typo fails here, in a second
     submit.check_cluster_safe(spec, args.tracking_uri, args.storage)
-    relative = submit.spec_in_project(spec)
+    folder = Path.cwd().resolve()
+    relative = submit.spec_in_folder(spec, folder)
+    uploaded = upload.upload_files(folder)
+    path_notes = submit.check_named_paths(spec, folder, uploaded)
     env = upload.parse_env(args.env)
     uri = args.tracking_uri or spec.sweep.tracking.uri
     try:
@@ -71,8 +74,11 @@ def run_submit(args: argparse.Namespace) -> int:
     name = f"orch-{spec.sweep.tracking.experiment}-{time.strftime('%Y%m%d-%H%M%S')}"
     for logger in ("ray", "ray.dashboard.modules.dashboard_sdk"):  # the upload's per-file notes
         logging.getLogger(logger).setLevel(logging.ERROR)
-    runtime_env = submit.runtime_env(env=env, pip=args.pip)
-    print(upload.describe_upload(PROJECT_ROOT, upload.upload_files(PROJECT_ROOT)), flush=True)
+    runtime_env = submit.runtime_env(folder=folder, env=env, pip=args.pip)
+    print(upload.describe_upload(folder, uploaded), flush=True)
+    print(upload.describe_modules(submit.orch_modules()), flush=True)
+    for note in path_notes:
+        print(note, flush=True)
     print(f"job environment: {upload.shown_env(runtime_env['env_vars'])}", flush=True)
     if note := upload.secret_env_note(env):
         print(note, flush=True)

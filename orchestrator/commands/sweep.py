@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from orchestrator.commands.common import add_spec_arguments
 from orchestrator.spec import load_spec, parse_overrides
@@ -45,7 +46,22 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         print(json.dumps(result.as_json(), indent=2))
     else:
         print_result(result, uri=args.tracking_uri or spec.sweep.tracking.uri)
-    return 0
+    return nothing_finished(result)
+
+
+def nothing_finished(result) -> int:
+    """1, with one line saying why, when no configuration finished: there is nothing to select,
+    and a script (or a Ray job) must not read that as success."""
+    if not result.trials or any(t.finished for t in result.trials):
+        return 0
+    errors = [t.tags["error"] for t in result.trials if t.tags.get("error")]
+    why = f"; the first error: {errors[0]}" if errors else ""
+    print(
+        f"orch sweep: error: none of the {len(result.trials)} configurations finished, so none "
+        f"was selected{why} (each failed run's 'error' tag and error.txt in MLflow)",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def run_validate(args: argparse.Namespace) -> int:

@@ -158,4 +158,4 @@ def test_cluster_unsafe_settings_are_refused_before_anything_is_uploaded(tmp_pat
         "s3://b/r",
         env=NO_TOKEN,
     )
-    assert_one_line_error(elsewhere, "inside the project folder")
+    assert_one_line_error(elsewhere, "inside the folder the job uploads", str(ROOT))

@@ -32,7 +32,8 @@ def test_lost_server_is_reported_and_a_resume_logs_the_missing_trials(tmp_path):
     try:
         deadline = time.time() + 300
         kids = []
-        while time.time() < deadline:  # one trial finished, another logged, at least one still to come
+        # one trial finished, another logged, at least one still to come
+        while time.time() < deadline:
             time.sleep(0.5)
             exp = client.get_experiment_by_name("cocoa-toyworld")
             kids = client.search_runs([exp.experiment_id], "tags.ray_trial_id != ''") if exp else []

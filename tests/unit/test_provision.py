@@ -29,3 +29,20 @@ def test_lexnames_lines_follow_nltk_format():
 def test_lexnames_refuses_a_truncated_table():
     with pytest.raises(SetupError, match="expected 45"):
         lexnames_from_man_page(man_page(["adj.all", "noun.Tops"]))
+
+
+def test_state_lives_in_the_checkout_else_in_the_home_folder(tmp_path, monkeypatch):
+    from workers import paths
+
+    monkeypatch.delenv("ORCH_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    site = tmp_path / "site-packages"  # a wheel install: no pyproject.toml beside the packages
+    monkeypatch.setattr(paths, "PROJECT_ROOT", site)
+    assert paths.orch_home() == tmp_path / "home" / ".orch"
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (checkout / "pyproject.toml").write_text("[project]\nname = 'orch'\n")
+    monkeypatch.setattr(paths, "PROJECT_ROOT", checkout)
+    assert paths.orch_home() == checkout / ".orch"
+    monkeypatch.setenv("ORCH_HOME", str(tmp_path / "shared"))
+    assert paths.orch_home() == tmp_path / "shared"

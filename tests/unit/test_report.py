@@ -146,3 +146,22 @@ def test_a_leak_free_description_says_what_it_validated_on():
         trial.params["selection.split"] = "pseudo_new"
     assert "**Validated on pseudo-new classes**" in description(result)
     assert "pseudo-new" not in description(sweep_result())
+
+
+def test_a_sweep_where_nothing_finished_exits_1_with_the_first_error(capsys):
+    from dataclasses import replace
+
+    from orchestrator.commands.sweep import nothing_finished
+
+    result = sweep_result()
+    assert nothing_finished(result) == 0  # something finished: a selection exists
+    result.trials = [
+        replace(t, status="FAILED", pareto=False, selected=False, tags={**t.tags, "error": e})
+        for t, e in zip(
+            result.trials, ["DataError: words.txt not found", "NaN", "a", "b"], strict=True
+        )
+    ]
+    assert nothing_finished(result) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("orch sweep: error: none of the 4 configurations finished")
+    assert "the first error: DataError: words.txt not found" in line

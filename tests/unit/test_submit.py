@@ -5,7 +5,7 @@ import shlex
 import pytest
 
 from orchestrator import submit
-from orchestrator.spec import load_spec
+from orchestrator.spec import load_spec, parse_overrides
 from orchestrator.storage import SweepPaths, resolve_storage, sweep_names
 from tests.helpers import ROOT
 from workers.errors import UserError
@@ -28,17 +28,49 @@ def test_entrypoint_round_trips_overrides_with_spaces_and_brackets():
     assert words[-5:] == ["--tracking-uri", "http://h:5000", "--storage", "s3://b/runs", "--resume"]
 
 
-def test_runtime_env_uploads_the_project_without_environments_or_stores(monkeypatch):
+def test_runtime_env_uploads_the_folder_and_orch_as_py_modules(monkeypatch, tmp_path):
     monkeypatch.setenv("RAY_AUTH_TOKEN", "tok")
-    env = submit.runtime_env(env={"ORCH_HOME": "/mnt/orch"}, pip=False)
-    assert env["working_dir"] == str(ROOT)
+    env = submit.runtime_env(folder=tmp_path, env={"ORCH_HOME": "/mnt/orch"}, pip=False)
+    assert env["working_dir"] == str(tmp_path)
+    # the packages this process imported, wherever they live (the checkout here)
+    assert env["py_modules"] == [str(ROOT / "orchestrator"), str(ROOT / "workers")]
     for heavy in (".venv", ".orch", "/data", "orch_runs", "*.db", ".git"):
         assert heavy in env["excludes"]
     assert env["env_vars"]["ORCH_HOME"] == "/mnt/orch"
     assert "RAY_AUTH_TOKEN" not in env["env_vars"]  # Ray logs env_vars; the head has the token
     assert "pip" not in env
-    pinned = submit.runtime_env(env={}, pip=True)["pip"]["packages"]
+    pinned = submit.runtime_env(folder=tmp_path, env={}, pip=True)["pip"]["packages"]
     assert any(p.startswith("torch==") for p in pinned) and any("mlflow==" in p for p in pinned)
+    assert not [p for p in pinned if "extra" in p]  # pytest and ruff stay behind
+
+
+def test_files_the_spec_names_must_travel_with_it(tmp_path, monkeypatch):
+    from orchestrator.upload import upload_files
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "words.txt").write_text("teapot\nlighthouse\n")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "notes.txt").write_text("held back: data/ never travels\n")
+    (tmp_path / "spec.yaml").write_text(SPEC.read_text())
+    searched = parse_overrides(["space.method.outlier_vocab.choices=[random_words,file:words.txt]"])
+    spec = load_spec(tmp_path / "spec.yaml", searched)
+    assert submit.spec_in_folder(spec, tmp_path) == "spec.yaml"
+    assert ("method.outlier_vocab", "words.txt") in submit.named_paths(spec)
+    assert submit.check_named_paths(spec, tmp_path, upload_files(tmp_path)) == []
+
+    for value, needle in [
+        ("file:missing.txt", "not found in"),
+        ("file:../elsewhere.txt", "lies outside the folder the job uploads"),
+        ("file:data/notes.txt", "held back from the upload"),
+    ]:
+        spec = load_spec(tmp_path / "spec.yaml", {"method.outlier_vocab": value})
+        with pytest.raises(UserError, match=needle):
+            submit.check_named_paths(spec, tmp_path, upload_files(tmp_path))
+    absolute = load_spec(tmp_path / "spec.yaml", {"method.outlier_vocab": "file:/mnt/w.txt"})
+    [note] = submit.check_named_paths(absolute, tmp_path, upload_files(tmp_path))
+    assert "method.outlier_vocab: /mnt/w.txt is absolute" in note
+    with pytest.raises(UserError, match="inside the folder the job uploads"):
+        submit.spec_in_folder(spec, tmp_path / "data")
 
 
 def test_token_comes_from_the_environment_then_the_token_file(monkeypatch, tmp_path):

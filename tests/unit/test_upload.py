@@ -81,8 +81,7 @@ def ray_package(target: Path, runtime_env: dict) -> list[zipfile.ZipInfo]:
 
 
 def test_the_package_holds_the_code_and_no_secret_or_store(project, tmp_path, monkeypatch):
-    monkeypatch.setattr(submit, "PROJECT_ROOT", project)
-    runtime_env = submit.runtime_env(env={}, pip=False)
+    runtime_env = submit.runtime_env(folder=project, env={}, pip=False)
     packed = ray_package(tmp_path / "package.zip", runtime_env)
     names = {info.filename for info in packed}
     assert names == set(CODE), sorted(names)
@@ -131,7 +130,8 @@ def test_secret_looking_keys_are_masked(key):
 
 def test_the_token_stays_out_of_the_jobs_environment_and_its_line(monkeypatch):
     monkeypatch.setenv("RAY_AUTH_TOKEN", "tok-4f1a9")
-    env_vars = submit.runtime_env(env={"ORCH_HOME": "/mnt/orch"}, pip=False)["env_vars"]
+    runtime = submit.runtime_env(folder=ROOT, env={"ORCH_HOME": "/mnt/orch"}, pip=False)
+    env_vars = runtime["env_vars"]
     assert "tok-4f1a9" not in str(env_vars)  # Ray writes env_vars into every node's logs
     line = shown_env({**env_vars, "RAY_AUTH_TOKEN": "tok-4f1a9"})  # passed with --env
     assert "tok-4f1a9" not in line and "RAY_AUTH_TOKEN=***" in line
