@@ -9,11 +9,15 @@ the whole configuration.
 
 from __future__ import annotations
 
+import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+import torch
+
 from workers.config import TrialConfig
+from workers.errors import OutOfMemory
 from workers.incremental import start_incremental
 from workers.messages import CellResult
 from workers.model import load_clip, resolve_device
@@ -174,6 +178,27 @@ class Cost:
         return cls(began - (state or {}).get("wall_s", 0.0), gpus)
 
 
+# how torch's CPU allocator and older CUDA paths word a failed allocation
+MEMORY_WORDS = ("can't allocate memory", "not enough memory", "out of memory")
+
+
+def memory_error(exc: BaseException) -> OutOfMemory | None:
+    """The one-line error for a failed allocation, in this process or a cell group's actor
+    (whose exception Ray hands over wrapped, with the original as ``cause``); else None."""
+    cause = getattr(exc, "cause", None) or exc
+    words = str(cause).strip()
+    if not isinstance(cause, MemoryError | torch.OutOfMemoryError) and not (
+        isinstance(cause, RuntimeError) and any(w in words for w in MEMORY_WORDS)
+    ):
+        return None
+    first = words.splitlines()[0] if words else type(cause).__name__
+    return OutOfMemory(
+        f"out of memory on {platform.node()}: {first} -- a setting asks for more than the trial's "
+        "process can get: lower train.batch_size, data.n_views, protocol.parallel_cells or "
+        "train.n_bins, use a smaller model, or give the trial a node with more memory"
+    )
+
+
 def run_groups(
     submits: Sequence[Submit],
     cfg: TrialConfig,
@@ -186,7 +211,12 @@ def run_groups(
 
     def each(method: str, *args) -> list:
         waits = [submit(method, *args) for submit in submits]  # remote groups start now
-        return [wait() for wait in waits]
+        try:
+            return [wait() for wait in waits]
+        except Exception as exc:
+            if (oom := memory_error(exc)) is not None:
+                raise oom from exc
+            raise
 
     def merged(method: str, *args) -> list:
         return [item for part in each(method, *args) for item in part]

@@ -37,6 +37,10 @@ class TrainingDiverged(UserError):
     """A configuration whose training loss left the finite numbers (too large a step, say)."""
 
 
+class OutOfMemory(UserError):
+    """A trial that asked for more memory than its process (or GPU) could get."""
+
+
 class TrackingError(UserError):
     """An MLflow tracking URI that cannot be used."""
 

@@ -31,13 +31,11 @@ __all__ = ["fill_cache", "train_trial"]
 
 
 def node_name() -> str:
-    try:
-        import ray
+    import ray
 
-        node = ray.get_runtime_context().get_node_id()
-        return f"{platform.node()}:{node[:8]}"
-    except Exception:  # outside Ray
+    if not ray.is_initialized():  # asking the runtime context would start a Ray instance
         return platform.node()
+    return f"{platform.node()}:{ray.get_runtime_context().get_node_id()[:8]}"
 
 
 def _report(metrics: dict[str, Any], cells: list[CellResult], state: dict) -> None:

@@ -3,6 +3,7 @@ and traceback, never on the front, and the sweep goes on; a fault every trial wo
 the sweep in one line before it starts."""
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -10,9 +11,21 @@ import yaml
 from tests.helpers import ROOT, assert_one_line_error, run_orch
 from tests.integration.test_sweep import SPEC, TINY, cells_of, children, client_for
 
+HUGE_BINS = 10**11  # its reliability histogram's bin edges: 800 GB of float64
+
+
+def refuses_impossible_allocations() -> bool:
+    """The kernel refuses an allocation larger than RAM + swap at once (overcommit mode 0 or 2)
+    instead of granting it and killing a process once it is touched (mode 1): only then is
+    asking for 800 GB a safe way to make a trial run out of memory."""
+    mode = Path("/proc/sys/vm/overcommit_memory").read_text().strip()
+    info = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+    total = sum(int(info[k].split()[0]) * 1024 for k in ("MemTotal", "SwapTotal"))
+    return mode in ("0", "2") and 8 * HUGE_BINS > 4 * total
+
 
 @pytest.mark.slow
-def test_a_diverging_trial_fails_alone(tmp_path):
+def test_a_diverging_trial_and_one_out_of_memory_fail_alone(tmp_path):
     raw = yaml.safe_load((ROOT / "search_spaces" / "cocoa.yaml").read_text())
     del raw["space"]["train.lr"]  # the named point below sets it
     raw["search"]["points_to_evaluate"] = [
@@ -21,6 +34,11 @@ def test_a_diverging_trial_fails_alone(tmp_path):
             "values": {"train.lr": 1.0e38, "train.warmup_epochs": 0, "method.mixture": False},
         }
     ]
+    oom = refuses_impossible_allocations()
+    if oom:  # a real allocation larger than the machine, at the trial's first evaluation
+        raw["search"]["points_to_evaluate"].append(
+            {"name": "oversized", "values": {"train.n_bins": HUGE_BINS}}
+        )
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump(raw))
     result = run_orch(
@@ -28,7 +46,7 @@ def test_a_diverging_trial_fails_alone(tmp_path):
         str(spec),
         *TINY,
         "--set",
-        "search.num_trials=2",
+        f"search.num_trials={3 if oom else 2}",
         "--set",
         "search.max_failures=1",
         cwd=tmp_path,
@@ -38,7 +56,7 @@ def test_a_diverging_trial_fails_alone(tmp_path):
     client = client_for(tmp_path)
     _, configs = children(client)
     failed = [c for c in configs if c.data.tags.get("point") == "diverge"]
-    others = [c for c in configs if c.data.tags.get("point") != "diverge"]
+    others = [c for c in configs if c.data.tags.get("point") not in ("diverge", "oversized")]
     assert len(failed) == 1 and len(others) == 1
     run = failed[0]
     assert run.info.status == "FAILED"
@@ -53,6 +71,16 @@ def test_a_diverging_trial_fails_alone(tmp_path):
     chosen = next(t for t in data["trials"] if t["selected"])
     assert chosen["run_id"] == others[0].info.run_id
     assert not any(t["pareto"] for t in data["trials"] if t["run_id"] == run.info.run_id)
+    if not oom:
+        return
+    (big,) = [c for c in configs if c.data.tags.get("point") == "oversized"]
+    assert big.info.status == "FAILED" and "oversized] RETRY 1 of 1" in result.stdout
+    line = big.data.tags["error"]
+    assert line.startswith("workers.errors.OutOfMemory: out of memory on ")
+    assert f"allocate {8 * (HUGE_BINS + 1)} bytes" in line and "train.n_bins" in line
+    text = open(client.download_artifacts(big.info.run_id, "error.txt", str(tmp_path))).read()
+    assert "DefaultCPUAllocator" in text and "workers/metrics.py" in text  # where it asked
+    assert not any(t["pareto"] for t in data["trials"] if t["run_id"] == big.info.run_id)
 
 
 def damaged_copy(tmp_path, shots: int, but_not: int = 0):
