@@ -32,10 +32,28 @@ def train(config: dict[str, Any]) -> None:
     train_trial(config)
 
 
-def fill(request: TrialRequest) -> int:
+def fill(request: TrialRequest, counter=None) -> int:
+    """A fill task; ``counter``, a ``FillCounter`` actor, hears of the images it has done."""
+    import ray
+
     from workers.trainable import fill_cache
 
-    return fill_cache(request)
+    if counter is None:
+        return fill_cache(request)
+    last = []
+
+    def report(images: int) -> None:
+        last[:] = [counter.add.remote(images)]
+
+    episodes = fill_cache(request, report)
+    ray.get(last)  # an actor runs one caller's calls in order: it has heard them all
+    return episodes
+
+
+def planned_fill(requests: list[TrialRequest]) -> int:
+    from workers.trainable import planned_fill
+
+    return planned_fill(requests)
 
 
 def cache_fill_requests(spec: Spec) -> list[TrialRequest]:

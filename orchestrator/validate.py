@@ -6,6 +6,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from orchestrator.spec import Spec
@@ -134,23 +135,32 @@ def _check_image_outliers(spec: Spec, dataset: str, splits: dict, root) -> None:
             raise DataError(f"{spec.path}: {exc}") from None
 
 
-def _preflight(spec: Spec) -> list[str]:
+def _start_preflight(spec: Spec) -> subprocess.Popen:
     """The model and any file: vocabulary, checked by the data plane in a subprocess."""
     payload = {
         "model": dataclasses.asdict(spec.trial.model),
         "vocabularies": sorted(str(v) for v in setting_values(spec, "method.outlier_vocab")),
     }
-    done = subprocess.run(
+    process = subprocess.Popen(
         [sys.executable, "-m", "workers.preflight"],
-        input=json.dumps(payload),
-        capture_output=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )  # in the caller's folder: relative paths in the spec mean the same to both planes
-    lines = done.stdout.strip().splitlines()
-    if done.returncode == 2 and lines:
+    process.stdin.write(json.dumps(payload))
+    process.stdin.close()
+    process.stdin = None  # written and closed: communicate() must not flush it (3.11 would)
+    return process
+
+
+def _preflight_result(spec: Spec, process: subprocess.Popen) -> list[str]:
+    out, err = process.communicate()
+    lines = out.strip().splitlines()
+    if process.returncode == 2 and lines:
         raise UserError(f"{spec.path}: {lines[-1].removeprefix('error: ')}")
-    if done.returncode != 0:
-        raise RuntimeError(f"workers.preflight failed:\n{done.stderr[-2000:]}")
+    if process.returncode != 0:
+        raise RuntimeError(f"workers.preflight failed:\n{err[-2000:]}")
     return [line.removeprefix("ok ") for line in lines]
 
 
@@ -167,15 +177,31 @@ def _check_wordnet(spec: Spec) -> str | None:
     return f"WordNet 3.0 at {corpus}"
 
 
-def validate(spec: Spec, *, tracking_uri: str | None = None) -> list[str]:
-    """Raise a UserError on the first problem; return what was checked."""
+def validate(
+    spec: Spec,
+    *,
+    tracking_uri: str | None = None,
+    meanwhile: Callable[[], None] | None = None,
+) -> list[str]:
+    """Raise a UserError on the first problem; return what was checked.
+
+    ``meanwhile`` runs while the data plane's subprocess checks the model (seconds of
+    importing torch): ``orch sweep`` starts Ray there, which writes nothing of the user's."""
     cells = spec.protocol.cells(spec.trial)
     checked = [
         f"spec {spec.path}: {len(spec.sweep.space)} search dimensions, "
         f"{spec.sweep.search.num_trials} trials of {len(cells)} cell(s) each"
     ]
     checked.extend(_check_datasets(spec))
-    checked.extend(_preflight(spec))
+    preflight = _start_preflight(spec)
+    try:
+        if meanwhile is not None:
+            meanwhile()
+    except BaseException:
+        preflight.kill()
+        preflight.wait()
+        raise
+    checked.extend(_preflight_result(spec, preflight))
     wordnet = _check_wordnet(spec)
     if wordnet:
         checked.append(wordnet)

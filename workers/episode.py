@@ -137,6 +137,34 @@ def _all_classes(splits, cfg: TrialConfig) -> _Classes:
     return _Classes(class_names(items["train"]), val, items["test"])
 
 
+def _episode_items(cfg: TrialConfig, cell: Cell, root) -> tuple[list[Datum], dict]:
+    """The trained few-shot items and every label set's items, in order: trained first."""
+    splits = read_split(root, cfg.data.dataset)
+    if cell.targets:  # learn on every source class; each target is a label set of its own
+        train = few_shot(subsample_classes(splits["train"], "all"), cfg.data.shots, cfg.train.seed)
+        classes = {cfg.data.dataset: _all_classes(splits, cfg)}
+        for target in cell.targets:
+            classes[target] = _all_classes(read_split(root, target), cfg)
+        return train, classes
+    return _base_to_new(splits, cfg, cell.pseudo_new)
+
+
+def planned_images(cfg: TrialConfig, cell: Cell) -> int:
+    """How many images ``prepare_episode`` reads for ``cell``, cached or not: every view of
+    the trained items, each label set's validation and test items, the outlier images."""
+    root = cfg.data.root or default_data_root()
+    train, classes = _episode_items(cfg, cell, root)
+    count = cfg.data.n_views * len(train) + sum(len(c.val) + len(c.test) for c in classes.values())
+    if cfg.method.lam_visual:
+        names = next(iter(classes.values())).names
+        count += len(
+            image_outlier_items(
+                cfg.method.image_outliers, root=root, dataset=cfg.data.dataset, base_names=names
+            )
+        )
+    return count
+
+
 def prepare_episode(clip: Clip, cfg: TrialConfig, cell: Cell | None = None) -> Episode:
     """Check every input first (shots, vocabulary), then fill or read the shared caches.
 
@@ -146,14 +174,7 @@ def prepare_episode(clip: Clip, cfg: TrialConfig, cell: Cell | None = None) -> E
     cache = default_cache_dir()
     root = cfg.data.root or default_data_root()
     cell = cell or Cell(cfg.data.dataset, cfg.train.seed)
-    splits = read_split(root, cfg.data.dataset)
-    if cell.targets:  # learn on every source class; each target is a label set of its own
-        train = few_shot(subsample_classes(splits["train"], "all"), cfg.data.shots, cfg.train.seed)
-        classes = {cfg.data.dataset: _all_classes(splits, cfg)}
-        for target in cell.targets:
-            classes[target] = _all_classes(read_split(root, target), cfg)
-    else:
-        train, classes = _base_to_new(splits, cfg, cell.pseudo_new)
+    train, classes = _episode_items(cfg, cell, root)
     trained, *others = classes
     model = model_identity(cfg)
 

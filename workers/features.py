@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from PIL import Image, UnidentifiedImageError
@@ -26,6 +27,21 @@ def load_image(path, transform: Callable) -> torch.Tensor:
         ) from exc
 
 
+# told how many images each batch encoded, while a cache fill reports its progress
+_on_encoded: Callable[[int], None] | None = None
+
+
+@contextmanager
+def reporting_encoded(callback: Callable[[int], None]) -> Iterator[None]:
+    """Call ``callback(n)`` after every batch of ``n`` images encoded inside the block."""
+    global _on_encoded
+    previous, _on_encoded = _on_encoded, callback
+    try:
+        yield
+    finally:
+        _on_encoded = previous
+
+
 @torch.no_grad()
 def encode_items(
     clip: Clip, items: Sequence[Datum], *, transform: Callable | None = None, batch_size: int = 128
@@ -38,6 +54,8 @@ def encode_items(
             [load_image(i.path, transform) for i in items[start : start + batch_size]]
         )
         feats.append(clip.encode_images(batch).cpu())
+        if _on_encoded is not None:
+            _on_encoded(len(batch))
     labels = torch.tensor([i.label for i in items], dtype=torch.long)
     return torch.cat(feats), labels
 

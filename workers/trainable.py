@@ -15,19 +15,21 @@ from __future__ import annotations
 import platform
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from workers.cells import CellGroup, Cost, Submit, local, run_groups
-from workers.episode import prepare_episode
+from workers.episode import planned_images, prepare_episode
+from workers.features import reporting_encoded
 from workers.messages import CELLS, CHECKPOINT, FINAL, CellResult, TrialRequest
 from workers.model import load_clip
 from workers.protocol import groups
 from workers.trial import total_epochs
 
-__all__ = ["fill_cache", "train_trial"]
+__all__ = ["fill_cache", "planned_fill", "train_trial"]
 
 
 def node_name() -> str:
@@ -117,11 +119,36 @@ def train_trial(config: dict[str, Any]) -> None:
     _report(final, result.cells, result.state)  # its checkpoint holds the learned prompts
 
 
-def fill_cache(request: TrialRequest) -> int:
-    """Compute every image and text feature the request's cells will read."""
+def planned_fill(requests: list[TrialRequest]) -> int:
+    """How many images the fill of ``requests`` reads, cached or not (split files only)."""
+    total = 0
+    for request in requests:
+        cfg = request.config()
+        total += sum(planned_images(cell.config(cfg), cell) for cell in request.cells())
+    return total
+
+
+def fill_cache(request: TrialRequest, report: Callable[[int], None] | None = None) -> int:
+    """Compute every image and text feature the request's cells will read.
+
+    ``report(n)`` hears of ``n`` more images done: each encoded batch as it is done, and
+    once a cell is ready, the images it found in the cache (``planned_images`` counts both)."""
     cfg = request.config()
-    clip = load_clip(cfg.model)
     cells = request.cells()
+    clip = load_clip(cfg.model)
+    encoded = 0
+
+    def count(n: int) -> None:
+        nonlocal encoded
+        encoded += n
+        if report:
+            report(n)
+
     for cell in cells:
-        prepare_episode(clip, cell.config(cfg), cell)
+        before = encoded
+        with reporting_encoded(count):
+            prepare_episode(clip, cell.config(cfg), cell)
+        cached = planned_images(cell.config(cfg), cell) - (encoded - before)
+        if report and cached > 0:
+            report(cached)
     return len(cells)

@@ -43,6 +43,7 @@ OUTLIER_BUCKETS = 3  # outlier batches are encoded in at most this many length b
 class Trainer:
     def __init__(self, clip: Clip, cfg: TrialConfig, episode: Episode) -> None:
         self.clip, self.cfg, self.ep = clip, cfg, episode
+        self._class_features: tuple[tuple, dict[str, torch.Tensor]] = ((), {})
         self.device = clip.device
         self.scale = clip.logit_scale
         p, m = cfg.prompt, cfg.method
@@ -94,11 +95,25 @@ class Trainer:
 
     def divergences(self) -> dict[str, float]:
         """``div_<set>``: textual divergence of every label set's tuned class features."""
-        with torch.no_grad():
-            return {
-                f"div_{name}": divergence(self.tuned(self.frozen[name]), labels.zero_shot)
-                for name, labels in self.ep.sets.items()
-            }
+        return {
+            f"div_{name}": divergence(self.class_features(name), labels.zero_shot)
+            for name, labels in self.ep.sets.items()
+        }
+
+    @torch.no_grad()
+    def class_features(self, label_set: str) -> torch.Tensor:
+        """A label set's tuned class features, encoded once per state of the prompt: an
+        evaluation's accuracy, divergence and reliability, and the test after the last
+        validation, all read the same ones. -> (C, E)"""
+        # an optimizer step or a loaded state bumps the changed tensors' version counters
+        tensors = [*self.learner.parameters(), *self.learner.buffers()]
+        state = (id(self.learner), *(t._version for t in tensors))
+        if self._class_features[0] != state:
+            self._class_features = (state, {})
+        known = self._class_features[1]
+        if label_set not in known:
+            known[label_set] = self.tuned(self.frozen[label_set])
+        return known[label_set]
 
     def tuned(self, frozen, max_buckets: int = 1) -> torch.Tensor:
         with autocast(self.device):
@@ -191,20 +206,9 @@ class Trainer:
     def set_lr(self, epoch: int) -> None:
         """CoOp: constant warm-up lr for the first epochs, then cosine over the rest."""
         t = self.cfg.train
-        if epoch < t.warmup_epochs:
-            lr = t.warmup_lr
-        else:
-            lr = (
-                0.5
-                * t.lr
-                * (
-                    1
-                    + math.cos(
-                        math.pi * (epoch - t.warmup_epochs) / max(1, t.epochs - t.warmup_epochs)
-                    )
-                )
-            )
-        self.opt.param_groups[0]["lr"] = lr
+        progress = (epoch - t.warmup_epochs) / max(1, t.epochs - t.warmup_epochs)
+        cosine = 0.5 * t.lr * (1 + math.cos(math.pi * progress))
+        self.opt.param_groups[0]["lr"] = t.warmup_lr if epoch < t.warmup_epochs else cosine
 
     def train_epoch(self, epoch: int) -> dict:
         self.set_lr(epoch)
@@ -235,7 +239,7 @@ class Trainer:
         """Class probabilities of images over one label set's own labels. -> (N, C)"""
         labels = self.ep.sets[label_set]
         img = self.see(self.to_device(feats.float()))
-        t1 = self.tuned(self.frozen[label_set]).float()
+        t1 = self.class_features(label_set).float()
         s1 = self.scale * img @ t1.T
         if not self.cfg.method.mixture:
             return s1.softmax(-1)

@@ -60,6 +60,7 @@ def run_submit(args: argparse.Namespace) -> int:
 
     spec = load_spec(args.spec, parse_overrides(args.overrides))  # a typo fails here, in a second
     submit.check_cluster_safe(spec, args.tracking_uri, args.storage)
+    submit.dashboard_address(args.address)  # its form, before anything is looked at
     folder = Path.cwd().resolve()
     relative = submit.spec_in_folder(spec, folder)
     uploaded = upload.upload_files(folder)

@@ -31,10 +31,13 @@ def run_sweep_command(args: argparse.Namespace) -> int:
 
     from orchestrator.report import print_result
     from orchestrator.sweep import run_sweep
+    from orchestrator.tuner import ray_init
     from orchestrator.validate import validate
 
     spec = load_spec(args.spec, parse_overrides(args.overrides))
-    validate(spec, tracking_uri=args.tracking_uri)
+    # Ray starts while the data plane checks the model: both take seconds, and a bad
+    # address or a bad spec still leaves nothing written
+    validate(spec, tracking_uri=args.tracking_uri, meanwhile=lambda: ray_init(args.address))
     result = run_sweep(
         spec,
         tracking_uri=args.tracking_uri,

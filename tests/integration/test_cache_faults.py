@@ -2,6 +2,7 @@
 finish, and every entry holds exactly the tensors one process alone computes."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -70,6 +71,10 @@ def test_two_sweeps_on_one_fresh_cache_both_finish_and_agree_with_one_process(tm
     for sweep, (out, err) in zip(sweeps, outputs, strict=True):
         assert sweep.returncode == 0, err[-3000:]
         assert "damaged" not in out + err  # no sweep read the other's half-written entry
+        # the fill's progress: planned from the split files, every image accounted for once
+        last = [line for line in out.splitlines() if line.startswith("feature cache [")][-1]
+        done, planned = re.search(r"\] (\d+)/(\d+) images", last).groups()
+        assert done == planned != "0" and "[" + "#" * 24 + "]" in last, last
     for name in ("a", "b"):
         client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / name / 'mlflow.db'}")
         _, kids = children(client)

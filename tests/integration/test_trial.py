@@ -197,3 +197,29 @@ def test_resume_continues_from_a_reported_state(tmp_path):
     for diagram in full.reliability:  # the diagrams hold the reported ECE of their split
         prefix = "test_" if diagram.split == "test" else ""
         assert diagram.ece == pytest.approx(full.metrics[f"{prefix}ece_{diagram.subset}"], abs=1e-4)
+
+
+def test_class_features_are_encoded_once_per_prompt_state_and_follow_every_change(clip):
+    cfg = small(method__lam=2.0, method__mixture=False)
+    trainer = Trainer(clip, cfg, prepare_episode(clip, cfg))
+    encodes = []
+    tuned = trainer.tuned
+    trainer.tuned = lambda frozen, **kw: encodes.append(1) or tuned(frozen, **kw)
+
+    def fresh(name):  # what the trainer would compute without remembering anything
+        with torch.no_grad():
+            return tuned(trainer.frozen[name])
+
+    first = trainer.evaluate("val")
+    assert len(encodes) == len(trainer.ep.sets)  # accuracy and divergence share one encoding
+    assert trainer.evaluate("test", "test_") and len(encodes) == len(trainer.ep.sets)
+    trainer.train_epoch(0)  # the prompt moved: features are encoded anew
+    after = trainer.evaluate("val")
+    for name in trainer.ep.sets:
+        torch.testing.assert_close(trainer.class_features(name), fresh(name), atol=0, rtol=0)
+    assert after != first
+    state = trainer.state(0)
+    trainer.train_epoch(1)
+    trainer.load(state)  # back to the saved prompt: its features, not the last ones
+    for name in trainer.ep.sets:
+        torch.testing.assert_close(trainer.class_features(name), fresh(name), atol=0, rtol=0)

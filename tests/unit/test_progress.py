@@ -82,3 +82,47 @@ def test_live_table_redraws_in_place_and_never_cuts_a_value():
     (coop_row,) = [line.split() for line in after if line.startswith("coop")]
     assert coop_row[-3:] == ["0", "-", "-"]  # w, then no d (inactive), no outlier_vocab
     assert after[-1].startswith("progress: 1/4 done, 30 s elapsed, about 1 min 30 s left")
+
+
+def test_fill_bar_counts_images_episodes_and_time_left():
+    from orchestrator.fill import FillBar
+
+    bar = FillBar(4, io.StringIO(), live=False)
+    line = bar.text(planned=1000, done=250, episodes_done=1, elapsed=30.0)
+    assert line == (
+        "feature cache [######..................] 250/1000 images, 1/4 episodes, 30 s, "
+        "about 1 min 30 s left"
+    )
+    done = bar.text(planned=1000, done=1000, episodes_done=4, elapsed=125.0)
+    assert "[########################] 1000/1000 images, 4/4 episodes, 2 min 5 s" in done
+    assert "left" not in done and "left" not in bar.text(0, 0, 0, 1.0)
+
+
+def test_fill_bar_redraws_one_line_live_and_prints_sparingly_elsewhere(monkeypatch):
+    from orchestrator import fill
+
+    clock = iter([0.0, 1.0, 2.0, 20.0, 21.0])
+    monkeypatch.setattr(fill.time, "monotonic", lambda: next(clock))
+    plain = io.StringIO()
+    bar = fill.FillBar(2, plain, live=False, every_s=15.0)  # began at 0
+    for planned, done, episodes in [(100, 10, 0), (100, 20, 0), (100, 90, 1), (100, 100, 2)]:
+        bar.show(planned, done, episodes)
+    bar.close()
+    lines = plain.getvalue().splitlines()
+    # the first poll, the one 15 s on, then the last state once: no redraw codes in a log
+    assert [re.search(r"\d+/100 images", line).group() for line in lines] == [
+        "10/100 images",
+        "90/100 images",
+        "100/100 images",
+    ]
+    assert "\x1b" not in plain.getvalue()
+
+    clock = iter([0.0, 1.0, 2.0])
+    live = io.StringIO()
+    bar = fill.FillBar(1, live, live=True)
+    bar.show(10, 5, 0)
+    bar.show(10, 10, 1)
+    bar.close()
+    assert live.getvalue().count("\r\x1b[K") == 3 and live.getvalue().endswith(
+        "1/1 episodes, 2 s\n"
+    )
