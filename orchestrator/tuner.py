@@ -208,6 +208,14 @@ def stopped_early(paths: SweepPaths) -> bool:
     return any(t.status not in ("TERMINATED", "ERROR") for t in trials)
 
 
+def ray_shutdown() -> None:
+    """Stop the local Ray instance this process started (or leave the cluster it joined)."""
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
 def ray_init(address: str | None = None) -> None:
     """Connect to the Ray cluster at ``address`` (or $RAY_ADDRESS, or one `ray start` left on
     this machine), else start a local instance that listens on 127.0.0.1 only. Token auth

@@ -31,13 +31,17 @@ def run_sweep_command(args: argparse.Namespace) -> int:
 
     from orchestrator.report import print_result
     from orchestrator.sweep import run_sweep
-    from orchestrator.tuner import ray_init
+    from orchestrator.tuner import ray_init, ray_shutdown
     from orchestrator.validate import validate
 
     spec = load_spec(args.spec, parse_overrides(args.overrides))
     # Ray starts while the data plane checks the model: both take seconds, and a bad
-    # address or a bad spec still leaves nothing written
-    validate(spec, tracking_uri=args.tracking_uri, meanwhile=lambda: ray_init(args.address))
+    # address or a bad spec still leaves nothing written, nor a Ray instance behind
+    try:
+        validate(spec, tracking_uri=args.tracking_uri, meanwhile=lambda: ray_init(args.address))
+    except BaseException:
+        ray_shutdown()
+        raise
     result = run_sweep(
         spec,
         tracking_uri=args.tracking_uri,
