@@ -148,7 +148,8 @@ def fill_cache(request: TrialRequest, report: Callable[[int], None] | None = Non
         before = encoded
         with reporting_encoded(count):
             prepare_episode(clip, cell.config(cfg), cell)
-        cached = planned_images(cell.config(cfg), cell) - (encoded - before)
-        if report and cached > 0:
-            report(cached)
+        if report:  # the split files again (no image): what the cell found cached
+            cached = planned_images(cell.config(cfg), cell) - (encoded - before)
+            if cached > 0:
+                report(cached)
     return len(cells)

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from orchestrator.commands.common import add_spec_arguments
 from orchestrator.spec import load_spec, parse_overrides
+
+if TYPE_CHECKING:
+    from orchestrator.results import SweepResult
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -56,7 +60,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     return nothing_finished(result)
 
 
-def nothing_finished(result) -> int:
+def nothing_finished(result: SweepResult) -> int:
     """1, with one line saying why, when no configuration finished: there is nothing to select,
     and a script (or a Ray job) must not read that as success."""
     if not result.trials or any(t.finished for t in result.trials):

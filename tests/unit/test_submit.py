@@ -106,7 +106,8 @@ def test_cluster_unsafe_settings_are_refused(uri, storage, overrides, needle):
     [("s3://b/r", {}), ("gs://b/r", {}), ("/mnt/shared/runs", {"storage.shared": True})],
 )
 def test_cluster_safe_settings_pass(storage, overrides):
-    submit.check_cluster_safe(load_spec(SPEC, overrides), "http://h:5000", storage)
+    # refusing raises a UserError; a safe setting returns quietly
+    assert submit.check_cluster_safe(load_spec(SPEC, overrides), "http://h:5000", storage) is None
 
 
 def test_failure_reason_prefers_the_drivers_own_error_line():
