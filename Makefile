@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup sweep zero-shot test lint clean
+.PHONY: setup sweep zero-shot test lint docs clean
 
 # venv + editable install (re-run when pyproject.toml changes), then WordNet and the toy world.
 $(BIN)/.installed: pyproject.toml
@@ -24,8 +24,11 @@ zero-shot: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
+docs: $(BIN)/.installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 lint: $(BIN)/.installed
 	$(BIN)/ruff check orchestrator workers tests bench
 
 clean:
-	rm -rf $(VENV) .orch
+	rm -rf $(VENV) .orch site

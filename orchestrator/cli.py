@@ -13,11 +13,20 @@ import os
 import sys
 import traceback
 
-from orchestrator.commands import cluster, datasets, evaluate, report, setup, sweep, trial
+from orchestrator.commands import (
+    cluster,
+    datasets,
+    evaluate,
+    report,
+    setup,
+    sweep,
+    table,
+    trial,
+)
 from orchestrator.tuner import sigterm_as_interrupt
 from workers.errors import UserError
 
-COMMAND_GROUPS = (setup, datasets, evaluate, trial, sweep, cluster, report)
+COMMAND_GROUPS = (setup, datasets, evaluate, trial, sweep, table, cluster, report)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -36,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     for group in COMMAND_GROUPS:
         group.register(commands)
     return parser
+
+
+def subcommand_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """Each ``orch COMMAND``'s own parser, by name (for the docs' reference and checks)."""
+    (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(action.choices)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import sys
 from pathlib import Path
 
 import yaml
@@ -17,9 +19,10 @@ from orchestrator.summary import (
     front_title,
     reference_lines,
     rows,
+    spread_note,
     text_table,
 )
-from orchestrator.tracking import check_reachable, resolve_uri
+from orchestrator.tracking import check_reachable, resolve_uri, shown_uri
 from workers.errors import TrackingError
 
 
@@ -33,7 +36,7 @@ def load_result(experiment: str | None, uri: str | None) -> SweepResult:
     if experiment:
         found = client.get_experiment_by_name(experiment)
         if found is None:
-            raise TrackingError(f"no experiment '{experiment}' in {uri}")
+            raise TrackingError(f"no experiment '{experiment}' in {shown_uri(uri)}")
         experiments = [found]
     else:
         experiments = client.search_experiments()
@@ -45,7 +48,7 @@ def load_result(experiment: str | None, uri: str | None) -> SweepResult:
     )
     if not parents:
         raise TrackingError(
-            f"no sweep found in {uri}"
+            f"no sweep found in {shown_uri(uri)}"
             + (f" for '{experiment}'" if experiment else "")
             + ": run `orch sweep SPEC` first"
         )
@@ -62,8 +65,18 @@ def _rule_from_spec(client, parent_run_id: str) -> SelectionRule:
     return SelectionRule(**selection)
 
 
+def report_width(wide: bool) -> int | None:
+    """None (one table however wide) for ``--wide``; else the terminal's width when printing
+    to one, else WIDTH."""
+    if wide:
+        return None
+    if sys.stdout.isatty():
+        return max(40, shutil.get_terminal_size((WIDTH, 24)).columns)
+    return WIDTH
+
+
 def mean_std(metrics: dict[str, float], name: str) -> str:
-    """``"71.20 ± 1.30"`` where the spread over cells is recorded, else the value alone."""
+    """``"71.20 ± 1.30"`` where the spread over seeds is recorded, else the value alone."""
     value = metrics.get(name, float("nan"))
     spread = metrics.get(f"{name}_std")
     return f"{value:.2f}" + (f" ± {spread:.2f}" if spread is not None else "")
@@ -71,7 +84,7 @@ def mean_std(metrics: dict[str, float], name: str) -> str:
 
 def uri_flag(uri: str) -> str:
     """`` --tracking-uri URI`` unless ``uri`` is the default a command in this folder uses."""
-    return "" if uri == resolve_uri(None) else f" --tracking-uri {uri}"
+    return "" if uri == resolve_uri(None) else f" --tracking-uri {shown_uri(uri)}"
 
 
 def print_result(
@@ -98,9 +111,12 @@ def print_result(
     if rows(result):
         print()
         print(front_title(result))
-        for line in text_table(front_columns(result), width):
+        for line in text_table(front_columns(result, datasets=width is None), width):
             print(line)
         print("* selected; ref: a named point off the front; -: not sampled for that trial")
+        note = spread_note(result)
+        if note:
+            print(note + ("" if width is None else "; per dataset: `orch report --wide`"))
         print()
     chosen = result.selected
     if chosen:
@@ -122,6 +138,11 @@ def print_result(
         f"cost: {duration(cost['cost_wall_s'])} wall, {cost['cost_cell_s']:.1f} cell-seconds, "
         f"{cost['cost_gpu_s']:.1f} GPU-seconds"
     )
+    if cost.get("cost_replayed_s"):  # the reports were served from a table
+        print(
+            f"replayed: {duration(cost['cost_replayed_s'])} of recorded trial time served "
+            "from the table (the cell-seconds above are the recorded ones)"
+        )
     print_links(result, resolve_uri(uri), port)
 
 
@@ -131,7 +152,7 @@ def print_links(result: SweepResult, uri: str, port: int = 5000) -> None:
     server = uri.startswith(("http://", "https://"))
     base = ui_base(uri, port)
     flag = uri_flag(uri)
-    print(f"MLflow: {uri}" + ("" if server else f" (serve it with `orch ui{flag}`)"))
+    print(f"MLflow: {shown_uri(uri)}" + ("" if server else f" (serve it with `orch ui{flag}`)"))
     print(f"  runs table: {runs_link(base, result.experiment_id)}")
     if result.front:
         front = [t.run_id for t in result.front]

@@ -92,6 +92,10 @@ class SweepResult:
                 for name in (key, "refit_" + key):
                     value = trial.metrics.get(name, 0.0)
                     total[key] += value if math.isfinite(value) else 0.0
+        replayed = [t.metrics.get("cost_replayed_s", math.nan) for t in self.trials]
+        replayed = [v for v in replayed if math.isfinite(v)]
+        if replayed:  # a replayed sweep: the training time its table stood in for
+            total["cost_replayed_s"] = sum(replayed)
         return total
 
     def as_json(self) -> dict[str, Any]:

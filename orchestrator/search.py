@@ -21,6 +21,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
+from orchestrator.replay import ReplaySpace
 from orchestrator.space import (
     CONSTANTS_ATTR,
     POINT_ATTR,
@@ -30,9 +31,10 @@ from orchestrator.space import (
     short_names,
 )
 from orchestrator.spec import Spec
-from workers.messages import is_final, searched
+from workers.messages import REPLAY, is_final, searched
 
 RAY_TRIAL_ATTR = "ray_trial_id"  # on each Optuna trial: the Ray trial (and MLflow tag) it is
+REPLAY_ATTR = "replayed_configuration"  # replaying: the table's configuration that answered
 
 
 def create_sampler(spec: Spec) -> optuna.samplers.BaseSampler:
@@ -88,6 +90,7 @@ class SweepSearch(OptunaSearch):
         space = spec.sweep.space
         names = short_names(space)
         searcher._names = {name: path for path, name in names.items()}
+        searcher._replay = ReplaySpace.from_spec(spec) if spec.sweep.replay.table else None
         for point in spec.sweep.search.points_to_evaluate:
             values = {names[k]: v for k, v in point.values.items() if k in space}
             # every value is a constant too: one the point's own constants make inactive
@@ -106,7 +109,14 @@ class SweepSearch(OptunaSearch):
         attrs = ot_trial.user_attrs
         paths = getattr(self, "_names", {})
         values = {paths.get(name, name): value for name, value in sampled.items()}
-        config = searched({**attrs.get(CONSTANTS_ATTR, {}), **values}, attrs.get(POINT_ATTR))
+        constants = attrs.get(CONSTANTS_ATTR, {})
+        config = searched({**constants, **values}, attrs.get(POINT_ATTR))
+        replay = getattr(self, "_replay", None)
+        if replay is not None:  # the trial carries what was measured, Optuna what it asked
+            answer = replay.answer(values, constants)
+            ot_trial.set_user_attr(REPLAY_ATTR, answer.configuration)
+            config = searched(answer.overrides, attrs.get(POINT_ATTR))
+            config[REPLAY] = {"configuration": answer.configuration}
         return {**config, STUDY_TRIAL: ot_trial.number}
 
     def on_trial_complete(self, trial_id, result=None, error=False):

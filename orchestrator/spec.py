@@ -29,6 +29,7 @@ SWEEP_SECTIONS = (
     "resources",
     "tracking",
     "storage",
+    "replay",
 )
 SECTIONS = (*TRIAL_SECTIONS, "protocol", *SWEEP_SECTIONS)
 SAMPLERS = ("tpe", "nsga2", "gp", "random", "grid")
@@ -85,6 +86,9 @@ class NamedPoint(_Strict):
 
 
 class Asha(_Strict):
+    """ASHA's settings; moasha shares its rungs (grace period, reduction factor) and ranks on
+    the objectives instead of ``metric``."""
+
     metric: str = "hm"
     mode: Literal["max", "min"] = "max"
     grace_period: int = Field(2, ge=1)
@@ -95,7 +99,8 @@ class Search(_Strict):
     num_trials: int = Field(12, ge=1)
     max_concurrent: int = Field(2, ge=1)
     sampler: Literal["tpe", "nsga2", "gp", "random", "grid"] = "tpe"
-    scheduler: Literal["none", "asha"] = "none"
+    # moasha: ASHA that ranks a rung on every objective by non-dominated sorting
+    scheduler: Literal["none", "asha", "moasha"] = "none"
     asha: Asha = Asha()
     seed: int = 0
     max_failures: int = Field(1, ge=0)  # retries of a failed trial
@@ -122,6 +127,15 @@ class Storage(_Strict):
     shared: bool = False
 
 
+class Replay(_Strict):
+    """Serve a table's recorded reports instead of training (``orch table`` makes tables):
+    each trial replays the recorded configuration nearest the searcher's point."""
+
+    table: str | None = None  # a Parquet table; None: train for real
+    # seconds waited per recorded second (0: none; the recorded seconds are still summed)
+    time_scale: float = Field(0.0, ge=0)
+
+
 class SweepSections(_Strict):
     search: Search = Search()
     space: dict[str, Dimension] = {}
@@ -133,6 +147,7 @@ class SweepSections(_Strict):
     resources: Resources = Resources()
     tracking: Tracking = Tracking()
     storage: Storage = Storage()
+    replay: Replay = Replay()
 
     @property
     def objective_names(self) -> list[str]:
@@ -259,6 +274,7 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> Spec
         raise ConfigError(f"{path}: {exc}") from exc
     _check_sweep(path, trial, sweep, protocol)
     _check_protocol(path, protocol, sweep)
+    _check_overridden_by_protocol(path, raw, overrides or {}, protocol)
     return Spec(path=path, trial=trial, protocol=protocol, sweep=sweep, raw=raw)
 
 
@@ -307,6 +323,34 @@ def _check_protocol(path: Path, protocol: Protocol, sweep: SweepSections) -> Non
             )
 
 
+def _check_overridden_by_protocol(
+    path: Path, raw: dict, overrides: dict[str, Any], protocol: Protocol
+) -> None:
+    """A trial setting the protocol's cells replace would do nothing: refused, never ignored
+    (``--set data.dataset=X`` beside ``protocol.datasets`` used to train on the protocol's).
+    A ``--set protocol.seeds=...`` replacing the spec file's own ``train.seed`` is the
+    documented way to add seeds, and stays allowed."""
+    for key, setting in PROTOCOL_AXES.items():
+        values = getattr(protocol, key)
+        section, name = setting.split(".")
+        given = raw.get(section)
+        if values is None or not isinstance(given, dict) or name not in given:
+            continue
+        if f"protocol.{key}" in overrides and setting not in overrides:
+            continue
+        found = given[name]
+        fixed = f"'{values}'" if isinstance(values, str) else str(list(values))
+        if setting in overrides:
+            wanted = found if key == "source" else f"[{found}]"
+            fix = f'use --set "protocol.{key}={wanted}" instead'
+        else:
+            fix = f"remove '{name}' from '{section}' in {path} (protocol.{key} decides it)"
+        raise ConfigError(
+            f"{path}: {setting}: {found!r} would do nothing, because protocol.{key} sets "
+            f"every cell's {name} ({fixed}); {fix}"
+        )
+
+
 def _check_sweep(path: Path, trial: TrialConfig, sweep: SweepSections, protocol: Protocol) -> None:
     known = trial_paths()
     for key in list(sweep.space) + [k for p in sweep.search.points_to_evaluate for k in p.values]:
@@ -323,6 +367,11 @@ def _check_sweep(path: Path, trial: TrialConfig, sweep: SweepSections, protocol:
     ]
     if sweep.search.scheduler == "asha":
         metrics.append(sweep.search.asha.metric)
+    if sweep.search.scheduler == "moasha" and len(sweep.objectives) < 2:
+        raise ConfigError(
+            f"{path}: search.scheduler: moasha ranks rungs on several objectives, but the "
+            "spec has one; use asha, or add an objective"
+        )
     for metric in metrics:
         if metric not in protocol.metrics:
             raise ConfigError(

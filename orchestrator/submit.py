@@ -22,6 +22,7 @@ import orchestrator
 import workers
 from orchestrator.spec import Spec
 from orchestrator.storage import SHARED_SCHEMES, is_uri
+from orchestrator.tracking import DATABASE_SCHEMES, shown_uri
 from orchestrator.upload import UPLOAD_EXCLUDES
 from orchestrator.validate import setting_values
 from workers.errors import ClusterError, JobFailed, UserError
@@ -88,6 +89,14 @@ def job_client(address: str | None):
 def check_cluster_safe(spec: Spec, tracking_uri: str | None, storage: str | None) -> None:
     """Settings that work on one machine but silently lose a remote sweep's results."""
     uri = tracking_uri or spec.sweep.tracking.uri
+    if uri and uri.split("://")[0].split("+")[0] in DATABASE_SCHEMES:
+        raise UserError(
+            f"{spec.path}: tracking.uri: {shown_uri(uri)} would be written by the job's driver "
+            "itself, with its artifacts in the job's throwaway folder on the head and the URI in "
+            "the job's entrypoint; put an MLflow server in front of the database (`mlflow server "
+            "--host 0.0.0.0 --port 5000 --backend-store-uri postgresql://...`) and pass "
+            "--tracking-uri http://HOST:5000"
+        )
     if not uri or not uri.startswith(("http://", "https://")):
         found = uri or "MLflow's default sqlite:///mlflow.db"
         raise UserError(

@@ -85,9 +85,19 @@ def rows(result: SweepResult) -> list[TrialRecord]:
     return [*result.front, *result.references]
 
 
-def front_columns(result: SweepResult, *, links: str | None = None) -> list[Column]:
-    """Mark, trial, validation metrics, test metrics, searched settings. ``links``: a base
-    for MLflow links on the trial names (markdown)."""
+def per_dataset(result: SweepResult) -> list[str]:
+    """The datasets the configurations were scored on, as their ``hm/<dataset>`` metrics name
+    them (none for one dataset)."""
+    found = {k.split("/", 1)[1] for t in result.trials for k in t.metrics if k.startswith("hm/")}
+    return sorted(found) if len(found) > 1 else []
+
+
+def front_columns(
+    result: SweepResult, *, links: str | None = None, datasets: bool = False
+) -> list[Column]:
+    """Mark, trial, validation metrics, test metrics, searched settings, and with
+    ``datasets`` each dataset's validation and test hm and ece. ``links``: a base for MLflow
+    links on the trial names (markdown)."""
     shown, spread = rows(result), cells_per_configuration(result) > 1
     marks = ["*" if t.selected else "" if t.pareto else "ref" for t in shown]
     names = [t.label for t in shown]
@@ -100,6 +110,12 @@ def front_columns(result: SweepResult, *, links: str | None = None) -> list[Colu
             columns.append(Column(title + header, cells))
     for name in result.searched:
         columns.append(Column(name, [setting(t.params.get(name)) for t in shown], right=False))
+    for dataset in per_dataset(result) if datasets else []:
+        for prefix, title in (("", ""), ("test_", "test ")):
+            for metric in ("hm", "ece"):
+                key = f"{prefix}{metric}/{dataset}"
+                cells = [value(t, key, False) for t in shown]
+                columns.append(Column(f"{title}{metric} {dataset}", cells))
     return columns
 
 
@@ -135,12 +151,24 @@ def markdown_table(columns: Sequence[Column]) -> list[str]:
 
 def front_title(result: SweepResult) -> str:
     cells = cells_per_configuration(result)
-    over = f", mean ± std over {cells} cells" if cells > 1 else ""
+    datasets = len(per_dataset(result))
+    if datasets > 1 and cells % datasets == 0:
+        seeds = cells // datasets
+        over = f", mean over {datasets} datasets x {seeds} seed{'s' * (seeds > 1)}"
+    else:
+        over = f", mean over {cells} cells" if cells > 1 else ""
     finished = sum(t.finished for t in result.trials)
     return (
         f"Pareto front (validation{over}; test beside): {len(result.front)} of {finished} "
         "finished configurations"
     )
+
+
+def spread_note(result: SweepResult) -> str | None:
+    """What ``±`` is, where the table shows one: never a spread over datasets."""
+    if not any(k.endswith("_std") for t in rows(result) for k in t.metrics):
+        return None
+    return "±: the standard deviation over seeds of the mean over datasets"
 
 
 def reference_lines(result: SweepResult) -> list[str]:
@@ -184,6 +212,8 @@ def description(result: SweepResult, *, spec: str = "", cost: str = "") -> str:
         lines += ["", f"### {front_title(result)}", ""]
         lines += markdown_table(front_columns(result, links=""))
         lines += ["", "`*` selected, `ref` a named point off the front."]
+        note = spread_note(result)
+        lines += [note.replace("±:", "`±`:")] if note else []
     front = [t.run_id for t in result.front]
     lines += [
         "",

@@ -28,7 +28,7 @@ from orchestrator.space import short_names
 from orchestrator.spec import Spec
 from orchestrator.storage import SweepPaths, resolve_storage, sweep_names
 from orchestrator.summary import description, duration
-from orchestrator.tracking import check_reachable, resolve_uri, tracking_errors
+from orchestrator.tracking import check_reachable, resolve_uri, shown_uri, tracking_errors
 from orchestrator.tuner import (
     build_tuner,
     check_cluster_fits,
@@ -69,6 +69,7 @@ def start_parent(client, spec: Spec, paths: SweepPaths, experiment_id: str) -> s
             # what each short name stands for: "lr=train.lr,..."
             "orch.param_paths": ",".join(f"{n}={p}" for p, n in names.items() if n != p),
             JOURNAL_TAG: str(paths.journal),
+            **({"orch.replay": str(spec.sweep.replay.table)} if spec.sweep.replay.table else {}),
             "mlflow.note.content": f"Sweep of `{spec.path}`: running.",
         },
     )
@@ -96,7 +97,7 @@ def open_runs(spec: Spec, paths: SweepPaths, uri: str, *, resume: bool) -> Trial
     else:
         parent = start_parent(client, spec, paths, experiment_id)
         paths.write_state(
-            parent_run_id=parent, tracking_uri=uri, experiment=name, spec=str(spec.path)
+            parent_run_id=parent, tracking_uri=shown_uri(uri), experiment=name, spec=str(spec.path)
         )
     objectives = [o.metric for o in spec.sweep.objectives]
     return TrialRuns(uri, experiment_id, parent, objectives, spec.sweep.space)
@@ -121,7 +122,7 @@ def gather(
         )
     except tracking_errors() as exc:
         raise UserError(
-            f"MLflow at {runs.uri} went away during the sweep ({type(exc).__name__}); "
+            f"MLflow at {shown_uri(runs.uri)} went away during the sweep ({type(exc).__name__}); "
             f"Ray kept every trial's results in {paths.experiment}: once the server is back, "
             f"`orch sweep {spec.path} --resume` logs what is missing"
         ) from None
@@ -208,7 +209,8 @@ def run_sweep(
     phases.done("ray_start")
     if resume and not paths.has_state():
         raise UserError(f"--resume: {paths.experiment} has no sweep state; start a new sweep")
-    fill_feature_cache(spec)  # before MLflow: an interrupted or failed fill leaves no run
+    if not spec.sweep.replay.table:  # a replay reads no features
+        fill_feature_cache(spec)  # before MLflow: an interrupted or failed fill leaves no run
     phases.done("fill")
     runs = open_runs(spec, paths, uri, resume=resume)
     budget = None

@@ -13,12 +13,13 @@ import os
 import signal
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.spec import Spec
 from orchestrator.storage import SweepPaths
 from workers.errors import UserError
-from workers.messages import TrialRequest
+from workers.messages import ReplayRequest, TrialRequest
 
 if TYPE_CHECKING:
     from orchestrator.budget import TimeBudget
@@ -30,6 +31,12 @@ def train(config: dict[str, Any]) -> None:
     from workers.trainable import train_trial
 
     train_trial(config)
+
+
+def replay(config: dict[str, Any]) -> None:
+    from workers.replay import replay_trial
+
+    replay_trial(config)
 
 
 def fill(request: TrialRequest, counter=None) -> int:
@@ -116,7 +123,46 @@ def placed_trainable(spec: Spec):
     from ray import tune
 
     bundles = [cell_bundle(spec)] * spec.protocol.parallel(spec.trial)
-    return tune.with_resources(train, tune.PlacementGroupFactory(bundles))
+    function = replay if spec.sweep.replay.table else train
+    return tune.with_resources(function, tune.PlacementGroupFactory(bundles))
+
+
+def create_scheduler(spec: Spec):
+    """None, Ray's ASHA on one metric, or multi-objective ASHA on the spec's objectives.
+    Either's stopped trials reach Optuna as PRUNED."""
+    search = spec.sweep.search
+    asha = search.asha
+    if search.scheduler == "asha":
+        from ray.tune.schedulers import ASHAScheduler
+
+        return ASHAScheduler(
+            time_attr="training_iteration",
+            metric=asha.metric,
+            mode=asha.mode,
+            max_t=1000,
+            grace_period=asha.grace_period,
+            reduction_factor=asha.reduction_factor,
+        )
+    if search.scheduler == "moasha":
+        from orchestrator.moasha import MultiObjectiveAsha
+
+        return MultiObjectiveAsha(
+            spec.sweep.objectives,
+            grace_period=asha.grace_period,
+            reduction_factor=asha.reduction_factor,
+        )
+    return None
+
+
+def param_space(spec: Spec) -> dict[str, Any]:
+    """What every trial's Ray config starts from; the searcher adds each trial's overrides
+    (and, replaying, the recorded configuration that answers them)."""
+    space = TrialRequest(spec.trial, protocol=spec.protocol).to_ray()
+    replay = spec.sweep.replay
+    if replay.table:
+        table = str(Path(replay.table).expanduser().resolve())
+        space.update(ReplayRequest(table, replay.time_scale).to_ray())
+    return space
 
 
 def build_tuner(
@@ -130,7 +176,6 @@ def build_tuner(
     from ray import tune
     from ray.tune import RunConfig, TuneConfig, Tuner
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
-    from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search import ConcurrencyLimiter
 
     from orchestrator.search import SweepSearch
@@ -146,27 +191,15 @@ def build_tuner(
         return Tuner.restore(
             paths.experiment, trainable=trainable, resume_unfinished=True, resume_errored=True
         )
-    scheduler = None
-    if search.scheduler == "asha":  # ranks on one metric; its stopped trials reach Optuna pruned
-        asha = search.asha
-        scheduler = ASHAScheduler(
-            time_attr="training_iteration",
-            metric=asha.metric,
-            mode=asha.mode,
-            max_t=1000,
-            grace_period=asha.grace_period,
-            reduction_factor=asha.reduction_factor,
-        )
     return Tuner(
         trainable,
-        # the searcher adds each trial's overrides
-        param_space=TrialRequest(spec.trial, protocol=spec.protocol).to_ray(),
+        param_space=param_space(spec),
         tune_config=TuneConfig(
             search_alg=ConcurrencyLimiter(
                 SweepSearch.from_spec(spec, journal=paths.journal, study_name=paths.name),
                 max_concurrent=search.max_concurrent,
             ),
-            scheduler=scheduler,
+            scheduler=create_scheduler(spec),
             num_samples=search.num_trials,
             # a finished trial's worker process runs the next one: imports, the frozen model,
             # cached features and word lists stay loaded (workers.model, workers.cache)
@@ -248,7 +281,7 @@ def ray_init(address: str | None = None) -> None:
     )
     try:
         local = canonicalize_bootstrap_address(address) is None  # Ray's own decision
-        with loopback_node(local):
+        with loopback_node(local), free_agent_port(local):
             ray.init(
                 address="local" if local else address,
                 _node_ip_address=LOOPBACK if local else None,
@@ -294,3 +327,39 @@ def loopback_node(local: bool):
         yield
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = saved
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def free_agent_port(local: bool):
+    """Give a new local instance's dashboard agent a free port instead of Ray's fixed 52365.
+
+    ``ray.init`` offers no way to set it (``ray start`` has ``--dashboard-agent-listen-port``),
+    and a second instance on one machine (another sweep, a ``ray start`` left running) found
+    52365 taken and ran without its agent: no job API, silently. The port is set where Ray
+    builds its node's parameters, for the duration of the call.
+    """
+    from ray._private import parameter, ray_constants
+
+    if not local:
+        yield
+        return
+    original = parameter.RayParams.__init__
+
+    def with_free_port(self, *args, **kwargs) -> None:
+        original(self, *args, **kwargs)
+        if self.dashboard_agent_listen_port == ray_constants.DEFAULT_DASHBOARD_AGENT_LISTEN_PORT:
+            self.dashboard_agent_listen_port = _free_port()
+
+    parameter.RayParams.__init__ = with_free_port
+    try:
+        yield
+    finally:
+        parameter.RayParams.__init__ = original

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from orchestrator.spec import Spec
-from orchestrator.tracking import check_reachable, resolve_uri
+from orchestrator.tracking import check_reachable, resolve_uri, shown_uri
 from workers.errors import DataError, SetupError, UserError
 from workers.paths import default_data_root
 
@@ -28,7 +28,7 @@ def _check_datasets(spec: Spec) -> list[str]:
     checked = []
     for dataset, role in roles.items():
         try:
-            splits = read_split(root, dataset)  # generates the toy world if needed
+            splits = read_split(root, dataset)  # writes nothing outside the project's own folder
         except DataError as exc:
             raise DataError(f"{spec.path}: {_where(spec, role)}: {exc}") from None
         _check_classes(spec, dataset, splits, role)
@@ -192,6 +192,13 @@ def validate(
         f"spec {spec.path}: {len(spec.sweep.space)} search dimensions, "
         f"{spec.sweep.search.num_trials} trials of {len(cells)} cell(s) each"
     ]
+    if spec.sweep.replay.table:  # a replay reads no data and loads no model
+        from orchestrator.replay import ReplaySpace
+
+        checked.append(ReplaySpace.from_spec(spec).check())
+        if meanwhile is not None:
+            meanwhile()
+        return [*checked, _check_tracking(spec, tracking_uri)]
     checked.extend(_check_datasets(spec))
     preflight = _start_preflight(spec)
     try:
@@ -207,7 +214,11 @@ def validate(
         checked.append(wordnet)
     for point in spec.sweep.search.points_to_evaluate:
         spec.trial.with_overrides(point.values)
+    checked.append(_check_tracking(spec, tracking_uri))
+    return checked
+
+
+def _check_tracking(spec: Spec, tracking_uri: str | None) -> str:
     uri = resolve_uri(tracking_uri or spec.sweep.tracking.uri)
     check_reachable(uri)
-    checked.append(f"tracking {uri}")
-    return checked
+    return f"tracking {shown_uri(uri)}"

@@ -74,8 +74,15 @@ class CellGroup:
     """
 
     def __init__(
-        self, cfg: TrialConfig, cells: Sequence[Cell], states: Mapping[str, dict] | None = None
+        self,
+        cfg: TrialConfig,
+        cells: Sequence[Cell],
+        states: Mapping[str, dict] | None = None,
+        *,
+        threads: int | None = None,
     ) -> None:
+        if threads:  # the CPUs this process's bundle holds: more threads only oversubscribe
+            torch.set_num_threads(threads)
         clip = load_clip(cfg.model)  # every cell of a configuration shares the model
         self.runs = {}
         self.seconds: dict[Cell, float] = {}

@@ -105,6 +105,32 @@ def read_image_folder(root: Path, spec: str) -> dict[str, list[Datum]]:
     return {split: class_items(found[split], labels, names) for split in SPLITS}
 
 
+def mirror_invariant(dataset: str) -> bool:
+    """Whether a horizontally flipped image still shows its class: a toy dataset says (glyphs
+    do not: a mirrored ``R`` is no letter); real datasets keep CoOp's flip augmentation."""
+    from workers.toyworld.family import FAMILY as TOY_DATASETS  # numpy and PIL only
+
+    toy = TOY_DATASETS.get(dataset)
+    return toy.hflip if toy is not None else True
+
+
+def _find_toy(dataset: str, root: Path) -> None:
+    """A toy dataset is generated on first use in the project's own data folder only
+    (``$ORCH_DATA``, else ``.orch/data``): a folder the user named for real data is never
+    written into unless asked with ``orch setup --root``."""
+    from workers.paths import default_data_root
+    from workers.toyworld.dataset import ensure_toy, toy_is_current
+
+    if root == default_data_root():
+        ensure_toy(dataset, root)
+    elif root.is_dir() and not toy_is_current(dataset, root):
+        raise DataError(
+            f"toy dataset '{dataset}' is missing or stale in {root}, which orch does not write "
+            f"into uninvited: generate it there with `orch setup --root {root}`, or drop "
+            "data.root / --root to use the built-in toy world"
+        )
+
+
 def read_split(root: str | Path, dataset: str) -> dict[str, list[Datum]]:
     """Read ``dataset``'s splits under ``root``; a toy dataset is generated on first use."""
     from workers.toyworld.family import FAMILY as TOY_DATASETS  # numpy and PIL only
@@ -125,9 +151,12 @@ def read_split(root: str | Path, dataset: str) -> dict[str, list[Datum]]:
             "PATH/{train,val,test}/<class>/ images"
         )
     if dataset in TOY_DATASETS:
-        from workers.toyworld.dataset import ensure_toy
-
-        ensure_toy(dataset, root)
+        _find_toy(dataset, root)
+    if not root.is_dir():
+        raise DataError(
+            f"dataset '{dataset}': data root {root} does not exist; put the datasets there, "
+            "or drop data.root / --root to use the built-in toy world"
+        )
     dataset_dir = root / layout.dataset_dir
     if not dataset_dir.is_dir():
         raise DataError(

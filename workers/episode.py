@@ -14,7 +14,7 @@ import torch
 
 from workers.cache import cached_tensors, file_digest
 from workers.config import TrialConfig
-from workers.datasets import Datum, read_split
+from workers.datasets import Datum, mirror_invariant, read_split
 from workers.features import encode_items, items_fingerprint, train_transform
 from workers.image_outliers import image_outlier_items
 from workers.model import PROJECT_WEIGHTS, Clip
@@ -82,7 +82,9 @@ def encode_split(clip: Clip, items: list[Datum], cache: Path, key: dict, transfo
 
 
 def augmented_views(clip: Clip, items: list[Datum], cfg: TrialConfig, cache: Path, key: dict):
-    transform = train_transform(clip, cfg.data.crop_scale_min)
+    transform = train_transform(
+        clip, cfg.data.crop_scale_min, hflip=mirror_invariant(cfg.data.dataset)
+    )
     fingerprint = items_fingerprint(items)  # one stat() per image, shared by every view
     views = []
     for view in range(cfg.data.n_views):

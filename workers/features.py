@@ -60,8 +60,9 @@ def encode_items(
     return torch.cat(feats), labels
 
 
-def train_transform(clip: Clip, crop_scale_min: float) -> Callable:
-    """CoOp's training augmentation (random resized crop + flip) with the model's normalisation."""
+def train_transform(clip: Clip, crop_scale_min: float, *, hflip: bool = True) -> Callable:
+    """CoOp's training augmentation (random resized crop, and a horizontal flip where the
+    dataset allows it) with the model's normalisation."""
     from torchvision import transforms as T
 
     steps = getattr(clip.preprocess, "transforms", [])
@@ -73,7 +74,7 @@ def train_transform(clip: Clip, crop_scale_min: float) -> Callable:
             T.RandomResizedCrop(
                 size, scale=(crop_scale_min, 1.0), interpolation=T.InterpolationMode.BICUBIC
             ),
-            T.RandomHorizontalFlip(),
+            *([T.RandomHorizontalFlip()] if hflip else []),
             T.ToTensor(),
             *([normalize] if normalize is not None else []),
         ]

@@ -66,6 +66,28 @@ class TrialRequest:
         )
 
 
+REPLAY = "replay"  # in a replayed sweep's trial config: its ``ReplayRequest``
+
+
+@dataclass(frozen=True)
+class ReplayRequest:
+    """What a replayed trial serves: one configuration of a table (``workers.table``), each
+    report after its recorded seconds times ``time_scale``. The sweep's param space carries
+    the table and the scale; the searcher adds the configuration that answers its point."""
+
+    table: str  # an absolute path every worker reads
+    time_scale: float = 0.0
+    configuration: int | None = None
+
+    def to_ray(self) -> dict[str, Any]:
+        return {REPLAY: asdict(self)}
+
+    @classmethod
+    def from_ray(cls, config: Mapping[str, Any]) -> ReplayRequest | None:
+        raw = config.get(REPLAY)
+        return None if raw is None else cls(**raw)
+
+
 @dataclass(frozen=True)
 class ReliabilityDiagram:
     """Equal-width confidence bins of one split and class subset (fractions, not %)."""

@@ -277,29 +277,36 @@ def _finite_mean(values: list[float]) -> float:
 
 
 def aggregate(per_cell: Sequence[tuple[Cell, Mapping[str, float]]]) -> dict[str, float]:
-    """A configuration's numbers from its cells' numbers.
+    """A configuration's numbers from its cells' numbers, as the papers report them.
 
-    Every metric all cells report becomes its mean over cells; ``hm`` and ``ece`` (and their
-    ``test_`` forms) also get ``<metric>_std``, the sample standard deviation over cells (0
-    for one cell), and ``<metric>/<dataset>``, the mean over that dataset's seeds. A metric
-    that is not finite in any cell makes the mean not finite: it is never averaged away.
+    Every metric all cells report becomes the mean over datasets of each dataset's mean over
+    seeds (a dataset with more seeds weighs no more). ``hm`` and ``ece`` (and their ``test_``
+    forms) also get ``<metric>/<dataset>``, that dataset's mean over seeds, and, with two
+    seeds or more, ``<metric>_std``: the sample standard deviation over seeds of the
+    dataset-averaged figure. It is never a spread over cells, which would mix a hard dataset
+    with an easy one and make every configuration look like noise around every other. A
+    metric that is not finite in any cell makes the mean not finite: never averaged away.
     """
     if not per_cell:
         raise ValueError("aggregate needs at least one cell")
     shared = set.intersection(*(set(m) for _, m in per_cell))
     keys = [k for k in per_cell[0][1] if k in shared]  # in the order the cells report them
-    out = {k: _finite_mean([float(m[k]) for _, m in per_cell]) for k in keys}
     datasets = list(dict.fromkeys(cell.dataset for cell, _ in per_cell))
+    seeds = list(dict.fromkeys(cell.seed for cell, _ in per_cell))
+    out: dict[str, float] = {}
     for key in keys:
+        by_dataset = {
+            d: _finite_mean([float(m[key]) for c, m in per_cell if c.dataset == d])
+            for d in datasets
+        }
+        out[key] = _finite_mean(list(by_dataset.values()))
         base = key.removeprefix("test_")
-        if base in SPREAD:
-            values = [float(m[key]) for _, m in per_cell]
-            if not all(math.isfinite(v) for v in values):
-                out[f"{key}_std"] = math.nan
-            else:
-                out[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+        if base in SPREAD and len(seeds) > 1:
+            per_seed = [
+                _finite_mean([float(m[key]) for c, m in per_cell if c.seed == s]) for s in seeds
+            ]  # each seed's dataset-averaged figure
+            finite = all(math.isfinite(v) for v in per_seed)
+            out[f"{key}_std"] = statistics.stdev(per_seed) if finite else math.nan
         if base in PER_DATASET:
-            for dataset in datasets:
-                values = [float(m[key]) for c, m in per_cell if c.dataset == dataset]
-                out[f"{key}/{dataset}"] = _finite_mean(values)
+            out.update({f"{key}/{d}": v for d, v in by_dataset.items()})
     return out

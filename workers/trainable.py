@@ -12,7 +12,6 @@ trial ran on.
 
 from __future__ import annotations
 
-import platform
 import tempfile
 import time
 from collections.abc import Callable
@@ -26,18 +25,11 @@ from workers.episode import planned_images, prepare_episode
 from workers.features import reporting_encoded
 from workers.messages import CELLS, CHECKPOINT, FINAL, CellResult, TrialRequest
 from workers.model import load_clip
+from workers.node import node_name
 from workers.protocol import groups
 from workers.trial import total_epochs
 
 __all__ = ["fill_cache", "planned_fill", "train_trial"]
-
-
-def node_name() -> str:
-    import ray
-
-    if not ray.is_initialized():  # asking the runtime context would start a Ray instance
-        return platform.node()
-    return f"{platform.node()}:{ray.get_runtime_context().get_node_id()[:8]}"
 
 
 def _report(metrics: dict[str, Any], cells: list[CellResult], state: dict) -> None:
@@ -69,6 +61,20 @@ def _remote(group_actor) -> Submit:
     return submit
 
 
+def bundle_threads(index: int) -> int | None:
+    """torch's intra-op threads for the process in bundle ``index`` of this trial: the CPUs
+    the bundle holds (at least 1); None outside a placement group (``orch trial``: torch's
+    own default). Two 1-CPU trials on a 2-core machine ran 2 threads each before."""
+    from ray.util.placement_group import get_current_placement_group
+
+    placement = get_current_placement_group()
+    return None if placement is None else _threads(placement.bundle_specs[index])
+
+
+def _threads(bundle: dict[str, float]) -> int:
+    return max(1, int(bundle.get("CPU", 1)))
+
+
 def _cell_groups(request: TrialRequest, states: dict | None) -> list[Submit]:
     """This process's group in the trial's first bundle, an actor in each other bundle."""
     import ray
@@ -92,10 +98,10 @@ def _cell_groups(request: TrialRequest, states: dict | None) -> list[Submit]:
                 if placement
                 else None,
             )
-            .remote(cfg, cells, states)
+            .remote(cfg, cells, states, threads=_threads(bundle) if placement else None)
         )
         submits.append(_remote(actor))
-    return [local(CellGroup(cfg, dealt[0], states)), *submits]
+    return [local(CellGroup(cfg, dealt[0], states, threads=bundle_threads(0))), *submits]
 
 
 def _gpus_held() -> float:
@@ -115,6 +121,7 @@ def train_trial(config: dict[str, Any]) -> None:
     result = run_groups(submits, request.config(), report=_report, cost=cost)
     # at its last epoch's step: the final report adds to that epoch, it is not one more
     final = {**result.metrics, "epoch": total_epochs(request.config()), "node": node_name()}
+    final["cost_threads"] = torch.get_num_threads()  # this process's, as its bundle set them
     final[FINAL] = 1
     _report(final, result.cells, result.state)  # its checkpoint holds the learned prompts
 

@@ -55,7 +55,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run_submit(args: argparse.Namespace) -> int:
     from orchestrator import submit, upload
-    from orchestrator.tracking import check_reachable
+    from orchestrator.tracking import check_reachable, shown_uri
     from workers.errors import TrackingError
 
     spec = load_spec(args.spec, parse_overrides(args.overrides))  # a typo fails here, in a second
@@ -70,7 +70,7 @@ def run_submit(args: argparse.Namespace) -> int:
     try:
         check_reachable(uri)
     except TrackingError:  # it may be reachable from the cluster only; the driver checks again
-        print(f"note: {uri} does not answer from here; the job's driver will check it")
+        print(f"note: {shown_uri(uri)} does not answer from here; the job's driver will check it")
     client = submit.job_client(args.address)
     name = f"orch-{spec.sweep.tracking.experiment}-{time.strftime('%Y%m%d-%H%M%S')}"
     for logger in ("ray", "ray.dashboard.modules.dashboard_sdk"):  # the upload's per-file notes

@@ -19,7 +19,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     report.add_argument("--tracking-uri", default=None)
     report.add_argument("--json", action="store_true", help="print the result as one JSON object")
     report.add_argument(
-        "--wide", action="store_true", help="one table however wide (default: wrap at 120)"
+        "--wide",
+        action="store_true",
+        help="one table however wide, with each dataset's hm and ece (default: wrap at the "
+        "terminal's width, 120 when not a terminal)",
     )
     report.add_argument(
         "--port", type=int, default=DEFAULT_UI_PORT, help="`orch ui`'s port, for the links"
@@ -49,13 +52,13 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from orchestrator.report import load_result, print_result
+    from orchestrator.report import load_result, print_result, report_width
 
     result = load_result(args.experiment, args.tracking_uri)
     if args.json:
         print(json.dumps(result.as_json(), indent=2))
     else:
-        print_result(result, args.tracking_uri, width=None if args.wide else 120, port=args.port)
+        print_result(result, args.tracking_uri, width=report_width(args.wide), port=args.port)
     return 0
 
 
@@ -74,7 +77,7 @@ def run_ui(args: argparse.Namespace) -> int:
     import sys
 
     from orchestrator.links import ui_base
-    from orchestrator.tracking import check_reachable, resolve_uri
+    from orchestrator.tracking import check_reachable, resolve_uri, shown_uri
 
     uri = resolve_uri(args.tracking_uri)
     check_reachable(uri)
@@ -84,7 +87,7 @@ def run_ui(args: argparse.Namespace) -> int:
         for line in _experiment_links(uri, base):
             print(line)
         return 0
-    print(f"MLflow UI for {uri}: {base}", flush=True)
+    print(f"MLflow UI for {shown_uri(uri)}: {base}", flush=True)
     for line in _experiment_links(uri, base):
         print(line, flush=True)
     print(UI_READY, flush=True)

@@ -29,16 +29,40 @@ def register(commands: argparse._SubParsersAction) -> None:
     validate = commands.add_parser("validate", help="check a spec without running a trial")
     add_spec_arguments(validate)
     validate.set_defaults(run=run_validate)
+    for parser in (sweep, validate):
+        parser.add_argument(
+            "--replay",
+            metavar="TABLE",
+            default=None,
+            help="serve the recorded reports of an `orch table` instead of training (replay.table)",
+        )
+        parser.add_argument(
+            "--time-scale",
+            type=float,
+            default=None,
+            metavar="S",
+            help="replaying, wait S seconds per recorded second (replay.time_scale; default 0)",
+        )
+
+
+def spec_of(args: argparse.Namespace):
+    """The spec with ``--set`` overrides, ``--replay`` and ``--time-scale`` applied."""
+    overrides = parse_overrides(args.overrides)
+    if args.replay is not None:
+        overrides["replay.table"] = args.replay
+    if args.time_scale is not None:
+        overrides["replay.time_scale"] = args.time_scale
+    return load_spec(args.spec, overrides)
 
 
 def run_sweep_command(args: argparse.Namespace) -> int:
 
-    from orchestrator.report import print_result
+    from orchestrator.report import print_result, report_width
     from orchestrator.sweep import run_sweep
     from orchestrator.tuner import ray_init, ray_shutdown
     from orchestrator.validate import validate
 
-    spec = load_spec(args.spec, parse_overrides(args.overrides))
+    spec = spec_of(args)
     # Ray starts while the data plane checks the model: both take seconds, and a bad
     # address or a bad spec still leaves nothing written, nor a Ray instance behind
     try:
@@ -56,7 +80,8 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.as_json(), indent=2))
     else:
-        print_result(result, uri=args.tracking_uri or spec.sweep.tracking.uri)
+        uri = args.tracking_uri or spec.sweep.tracking.uri
+        print_result(result, uri=uri, width=report_width(False))
     return nothing_finished(result)
 
 
@@ -78,7 +103,7 @@ def nothing_finished(result: SweepResult) -> int:
 def run_validate(args: argparse.Namespace) -> int:
     from orchestrator.validate import validate
 
-    spec = load_spec(args.spec, parse_overrides(args.overrides))
+    spec = spec_of(args)
     for line in validate(spec, tracking_uri=args.tracking_uri):
         print(f"ok  {line}")
     return 0

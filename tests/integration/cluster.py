@@ -95,10 +95,12 @@ def wait_for(check, what: str, timeout_s: float = 90) -> None:
 
 
 class MlflowServer:
-    """``mlflow server`` on 127.0.0.1 with a SQLite backend; stoppable and restartable."""
+    """``mlflow server`` on 127.0.0.1 with a SQLite backend (or ``backend``, e.g. a
+    ``postgresql://`` URI); stoppable and restartable."""
 
-    def __init__(self, folder: Path, port: int | None = None) -> None:
+    def __init__(self, folder: Path, port: int | None = None, backend: str | None = None) -> None:
         self.folder, self.port = folder, port or free_port()
+        self.backend = backend or f"sqlite:///{folder / 'server.db'}"
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -118,7 +120,7 @@ class MlflowServer:
                 "--workers",
                 "1",
                 "--backend-store-uri",
-                f"sqlite:///{self.folder / 'server.db'}",
+                self.backend,
                 "--artifacts-destination",
                 str(self.folder / "artifacts"),
             ],

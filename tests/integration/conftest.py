@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.helpers import ROOT
+from tests.integration.postgres import postgres  # noqa: F401  (a fixture)
 
 
 @pytest.fixture(scope="session")

@@ -150,6 +150,17 @@ def test_time_budget_ends_the_sweep_cleanly(tmp_path):
     assert parent.data.metrics["cost_cell_s"] == pytest.approx(
         quick.data.metrics["cost_cell_s"] + long.data.metrics["cost_cell_s"]
     )
+    # a --resume of the ended sweep keeps the budget's verdict: nothing rerun or retagged
+    resumed = run_orch(
+        "sweep", SPEC, *TINY, "--set", "search.num_trials=4", "--set", "search.max_concurrent=1",
+        "--set", points, "--set", "search.time_budget_s=25", "--resume", cwd=tmp_path,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "1 finished, 0 pruned, 1 stopped, 0 failed" in resumed.stdout
+    (parent,), configs = children(client)
+    assert parent.data.tags["ended_by"] == "time budget" and len(configs) == 2
+    (long,) = [c for c in configs if c.data.tags.get("point") == "long"]
+    assert long.info.status == "KILLED" and long.data.tags["stopped_by"] == "time budget"
 
 
 def test_a_resumed_configuration_keeps_counting_its_cost():

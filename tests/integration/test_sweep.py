@@ -88,6 +88,8 @@ def test_sweep_leaves_parent_and_children_in_mlflow(tiny_sweep):
     for kid in kids:
         trains = kid.data.tags.get("point") != "zero_shot"
         assert (PARAMS if trains else FIXED) <= set(kid.data.params)
+        # resources.cpu 1: one torch thread, not torch's default of every core
+        assert kid.data.metrics["cost_threads"] == 1
         history = client.get_metric_history(kid.info.run_id, "hm")
         assert sorted(m.step for m in history) == [m.step for m in history]
         assert len(history) >= (2 if trains else 1)

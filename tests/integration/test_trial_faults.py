@@ -3,6 +3,12 @@ and traceback, never on the front, and the sweep goes on; a fault every trial wo
 the sweep in one line before it starts."""
 
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -144,3 +150,44 @@ def test_an_unreadable_image_fails_only_the_configuration_that_reads_it(tmp_path
     data = json.loads(run_orch("report", "--json", cwd=tmp_path).stdout)
     chosen = next(t for t in data["trials"] if t["selected"])
     assert chosen["run_id"] == other.info.run_id
+
+
+def trial_processes() -> list[int]:
+    """Pids of the Ray worker processes running a function trainable."""
+    listing = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+    return [int(line.split()[0]) for line in listing.splitlines() if "ray::ImplicitFunc" in line]
+
+
+@pytest.mark.slow
+def test_a_trial_killed_once_is_retried_and_finishes_once(tmp_path):
+    """A transient fault (the trial's worker process killed, as the OOM killer would): with
+    search.max_failures 1 the trial is retried from its last checkpoint and ends FINISHED,
+    one configuration run, every epoch logged once."""
+    args = [*TINY, "--set", "search.num_trials=1", "--set", "train.epochs=12"]
+    args += ["--set", "search.max_failures=1"]
+    log = tmp_path / "sweep.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "sweep", SPEC, *args],
+        cwd=tmp_path, stdout=open(log, "w"), stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    try:
+        deadline, killed = time.time() + 300, None
+        while time.time() < deadline and proc.poll() is None and killed is None:
+            if re.search(r"coop\] epoch [3-9]", log.read_text()) and trial_processes():
+                killed = trial_processes()[0]
+                os.kill(killed, signal.SIGKILL)
+            time.sleep(0.2)
+        assert killed, log.read_text()[-2000:]
+        _, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    out = log.read_text()
+    assert proc.returncode == 0, err[-3000:]
+    assert "RETRY 1 of 1" in out, out[-3000:]
+    client = client_for(tmp_path)
+    _, configs = children(client)
+    assert len(configs) == 1 and configs[0].info.status == "FINISHED"
+    steps = [m.step for m in client.get_metric_history(configs[0].info.run_id, "hm")]
+    assert sorted(steps) == sorted(set(steps)) and max(steps) == 12, steps

@@ -47,3 +47,20 @@ def test_ui_serves_the_store_with_one_light_server(tmp_path):
         # MLflow's GenAI features, which a sweep does not use)
         assert len(servers) == 1 and "--workers 1" in servers[0], commands
         assert not [c for c in commands if "huey" in c or "_job_runner" in c], commands
+
+
+def test_validate_writes_nothing_into_a_data_root_the_user_named(tmp_path):
+    """It used to create the folder and generate 76 MB of toy datasets there."""
+    missing = tmp_path / "new" / "folder"
+    line = assert_one_line_error(
+        run_orch("validate", SPEC, "--set", f"data.root={missing}"), str(missing), "does not exist"
+    )
+    assert "data.root" in line and not missing.exists()
+    empty = tmp_path / "real_data"
+    empty.mkdir()
+    assert_one_line_error(
+        run_orch("validate", SPEC, "--set", f"data.root={empty}"),
+        "toy dataset 'toyworld'",
+        f"orch setup --root {empty}",
+    )
+    assert list(empty.iterdir()) == []

@@ -33,23 +33,38 @@ def test_aggregate_means_spread_and_per_dataset_by_hand():
     per_cell = [
         (Cell("a", 1), {"hm": 60.0, "ece": 4.0, "base_acc": 70.0, "loss": 1.0}),
         (Cell("a", 2), {"hm": 62.0, "ece": 6.0, "base_acc": 72.0, "loss": 3.0}),
-        (Cell("b", 1), {"hm": 70.0, "ece": 2.0, "base_acc": 80.0, "loss": 2.0}),
+        (Cell("a", 3), {"hm": 64.0, "ece": 8.0, "base_acc": 74.0, "loss": 2.0}),
+        (Cell("b", 1), {"hm": 80.0, "ece": 2.0, "base_acc": 90.0, "loss": 2.0}),
     ]
     out = aggregate(per_cell)
-    assert out["hm"] == pytest.approx(64.0) and out["ece"] == pytest.approx(4.0)
-    assert out["loss"] == pytest.approx(2.0)
-    # sample standard deviation of 60, 62, 70: sqrt(((-4)^2 + (-2)^2 + 6^2) / 2) = sqrt(28)
-    assert out["hm_std"] == pytest.approx(math.sqrt(28))
-    assert out["ece_std"] == pytest.approx(2.0)
-    assert out["hm/a"] == pytest.approx(61.0) and out["hm/b"] == pytest.approx(70.0)
-    assert out["base_acc/a"] == pytest.approx(71.0)
+    # the mean over datasets of each dataset's mean over seeds: (62 + 80) / 2, not 266 / 4
+    assert out["hm"] == pytest.approx(71.0) and out["ece"] == pytest.approx((6.0 + 2.0) / 2)
+    assert out["loss"] == pytest.approx((2.0 + 2.0) / 2)
+    assert out["hm/a"] == pytest.approx(62.0) and out["hm/b"] == pytest.approx(80.0)
+    assert out["base_acc/a"] == pytest.approx(72.0)
+    # the spread over seeds of the dataset-averaged figure: seed 1 (60 + 80) / 2 = 70,
+    # seed 2 62, seed 3 64 (dataset b has no seeds 2, 3): stdev(70, 62, 64) = sqrt(52 / 3)
+    assert out["hm_std"] == pytest.approx(math.sqrt(((70 - 196 / 3) ** 2 + (62 - 196 / 3) ** 2
+                                                     + (64 - 196 / 3) ** 2) / 2))  # fmt: skip
     assert "loss_std" not in out and "loss/a" not in out
-    assert list(out)[:4] == ["hm", "ece", "base_acc", "loss"]  # the cells' own order first
+    assert list(out)[:4] == ["hm", "hm_std", "hm/a", "hm/b"]  # the cells' own order first
+
+
+def test_the_spread_is_over_seeds_never_over_datasets():
+    """A hard and an easy dataset used to give 73.63 ± 9.44 to a configuration with no noise."""
+    same_every_seed = [
+        (Cell(d, s), {"hm": hm, "ece": 5.0}) for d, hm in (("hard", 60.0), ("easy", 90.0))
+        for s in (1, 2, 3)
+    ]  # fmt: skip
+    out = aggregate(same_every_seed)
+    assert out["hm"] == pytest.approx(75.0) and out["hm_std"] == pytest.approx(0.0)
+    one_seed = aggregate([(c, m) for c, m in same_every_seed if c.seed == 1])
+    assert one_seed["hm"] == pytest.approx(75.0) and "hm_std" not in one_seed
 
 
 def test_aggregate_of_one_cell_is_the_cell_and_never_averages_away_nan():
     one = aggregate([(Cell("a", 1), {"hm": 50.0, "ece": 3.0})])
-    assert one["hm"] == 50.0 and one["hm_std"] == 0.0 and one["hm/a"] == 50.0
+    assert one["hm"] == 50.0 and "hm_std" not in one and one["hm/a"] == 50.0
     bad = aggregate([(Cell("a", 1), {"hm": math.nan}), (Cell("a", 2), {"hm": 40.0})])
     assert math.isnan(bad["hm"]) and math.isnan(bad["hm_std"]) and math.isnan(bad["hm/a"])
 

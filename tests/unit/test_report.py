@@ -1,6 +1,7 @@
 """`orch report`'s text and the sweep run's description, from a hand-made sweep result."""
 
 import json
+import os
 import re
 
 from orchestrator.links import compare_link, run_link, runs_link, ui_base
@@ -10,6 +11,7 @@ from orchestrator.selection import Objective, SelectionRule
 from orchestrator.summary import description, front_columns, text_table
 
 SEARCHED = ["w", "d", "lambda", "outlier_vocab", "resample_every", "lr"]
+DATASETS = ("toy_glyphs", "toy_textures", "toyworld")
 
 
 def record(run_id, number, metrics, *, point=None, pareto=False, selected=False, **params):
@@ -17,8 +19,11 @@ def record(run_id, number, metrics, *, point=None, pareto=False, selected=False,
     name = (f"{point}: " if point else f"#{number} ") + " ".join(
         f"{k}={v}" for k, v in params.items()
     )
-    params = {"protocol.cells": "3", "protocol.kind": "base_to_new", **params}
+    params = {"protocol.cells": "6", "protocol.kind": "base_to_new", **params}
     full = {**metrics, "hm_std": 1.5, "ece_std": 0.5, "test_hm_std": 1.0, "test_ece_std": 0.25}
+    for offset, dataset in zip((-10.0, 0.0, 10.0), DATASETS, strict=True):  # 3 datasets x 2 seeds
+        for key in ("hm", "ece", "test_hm", "test_ece"):
+            full[f"{key}/{dataset}"] = metrics[key] + offset
     return TrialRecord(run_id, name, "FINISHED", params, full, tags, pareto, selected)
 
 
@@ -63,7 +68,8 @@ def sweep_result() -> SweepResult:
 def test_the_front_is_titled_with_settings_as_columns_and_lines_fit_120(capsys):
     print_result(sweep_result(), "sqlite:////elsewhere/mlflow.db")
     out = capsys.readouterr().out
-    assert "Pareto front (validation, mean ± std over 3 cells; test beside): 3 of 4" in out
+    assert "Pareto front (validation, mean over 3 datasets x 2 seeds; test beside): 3 of 4" in out
+    assert "±: the standard deviation over seeds of the mean over datasets" in out
     lines = out.splitlines()
     for line in lines:  # links are exempt: a terminal opens them only whole
         assert len(line) <= 120 or "http://" in line, line
@@ -96,10 +102,27 @@ def test_hints_carry_the_tracking_uri_and_deep_links(capsys):
     assert "--tracking-uri http://mlflow.lab:5000" in server
 
 
-def test_wide_prints_one_block(capsys):
+def test_wide_prints_one_block_with_each_datasets_means(capsys):
     print_result(sweep_result(), "sqlite:////elsewhere/mlflow.db", width=None)
     lines = capsys.readouterr().out.splitlines()
     assert sum(1 for line in lines if line.lstrip().startswith("trial ")) == 1
+    header = next(line for line in lines if line.lstrip().startswith("trial "))
+    for dataset in DATASETS:
+        assert f"hm {dataset}" in header and f"test ece {dataset}" in header
+    row = next(line for line in lines if line.startswith("*")).split()
+    assert "63.63" in row and "83.63" in row  # #7's hm on toy_glyphs, on toyworld
+
+
+def test_the_report_wraps_at_the_terminals_width_on_a_terminal(monkeypatch):
+    from orchestrator import report
+
+    monkeypatch.setattr(report.sys.stdout, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(
+        report.shutil, "get_terminal_size", lambda fallback: os.terminal_size((87, 40))
+    )
+    assert report.report_width(False) == 87 and report.report_width(True) is None
+    monkeypatch.setattr(report.sys.stdout, "isatty", lambda: False, raising=False)
+    assert report.report_width(False) == 120
 
 
 def test_wrapping_repeats_the_trial_column_and_never_cuts_a_cell():

@@ -98,3 +98,40 @@ def test_bad_override_syntax():
         parse_overrides(["novalue"])
     with pytest.raises(ConfigError, match="unknown section 'trian'"):
         load_spec(COCOA, {"trian.epochs": 3})
+
+
+@pytest.mark.parametrize(
+    ("override", "fix"),
+    [
+        ("data.dataset=no_such_dataset", '--set "protocol.datasets=[no_such_dataset]"'),
+        ("train.seed=4", '--set "protocol.seeds=[4]"'),
+    ],
+)
+def test_a_setting_the_protocol_replaces_is_refused_with_the_override_to_use(override, fix):
+    """Beside protocol.datasets (seeds), data.dataset (train.seed) would be silently ignored."""
+    with pytest.raises(ConfigError) as caught:
+        load_spec(
+            ROOT / "search_spaces" / "cocoa.yaml",
+            parse_overrides([override, "protocol.seeds=[1, 2]"]),
+        )
+    message = str(caught.value)
+    assert override.split("=")[0] in message and fix in message and "do nothing" in message
+
+
+def test_a_spec_file_setting_what_its_protocol_replaces_is_told_to_remove_it(tmp_path):
+    raw = yaml.safe_load((ROOT / "search_spaces" / "cocoa.yaml").read_text())
+    raw["data"]["dataset"] = "toy_glyphs"
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=r"data.dataset: 'toy_glyphs' would do nothing.*remove"):
+        load_spec(path)
+
+
+def test_without_a_protocol_axis_the_trial_setting_is_the_one_cell():
+    spec = load_spec(ROOT / "search_spaces" / "trial.yaml", {"data.dataset": "toy_glyphs"})
+    assert [c.dataset for c in spec.protocol.cells(spec.trial)] == ["toy_glyphs"]
+
+
+def test_seeds_set_on_the_command_line_replace_the_spec_files_own_seed():
+    spec = load_spec(COCOA, parse_overrides(["protocol.seeds=[1, 2]"]))
+    assert {c.seed for c in spec.protocol.cells(spec.trial)} == {1, 2}

@@ -89,6 +89,7 @@ def test_token_comes_from_the_environment_then_the_token_file(monkeypatch, tmp_p
     [
         (None, "s3://b/r", {}, "tracking.uri"),
         ("sqlite:///x.db", "s3://b/r", {}, "sqlite:///x.db"),
+        ("postgresql://u:secret@db:5432/mlflow", "s3://b/r", {}, "postgresql://u:***@db"),
         ("http://h:5000", None, {}, "./orch_runs"),
         ("http://h:5000", "/mnt/shared/runs", {}, "storage.shared=true"),
         ("http://h:5000", "relative/runs", {"storage.shared": True}, "relative/runs"),

@@ -93,6 +93,30 @@ def test_each_domain_has_its_own_phrasing():
         assert sum(t.startswith("a photo of a") for t in texts) < 30  # rarely the generic prompt
 
 
+def test_mirroring_is_a_dataset_property():
+    from PIL import Image
+    from torchvision import transforms as T
+
+    from workers.datasets import mirror_invariant
+    from workers.features import train_transform
+
+    assert not mirror_invariant("toy_glyphs")
+    assert mirror_invariant("toyworld") and mirror_invariant("dtd")  # real data: CoOp's flip
+
+    class Visual:
+        image_size = 8
+
+    class FakeClip:  # the two attributes train_transform reads
+        preprocess = T.Compose([T.ToTensor()])
+        model = type("M", (), {"visual": Visual})()
+
+    image = Image.fromarray(np.tile(np.arange(8, dtype=np.uint8) * 30, (8, 1)))  # a ramp
+    for hflip, flips_seen in ((False, False), (True, True)):
+        transform = train_transform(FakeClip(), 1.0, hflip=hflip)
+        outs = [transform(image.convert("RGB"))[0] for _ in range(40)]
+        assert any(bool(o[0, 0] > o[0, -1]) for o in outs) == flips_seen
+
+
 def test_written_dataset_goes_through_the_coop_loader(tmp_path, monkeypatch):
     small = {"train": 2, "val": 1, "test": 1}
     monkeypatch.setitem(

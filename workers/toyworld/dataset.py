@@ -69,14 +69,19 @@ def _write(dataset: ToyDataset, folder: Path, seed: int) -> None:
     (folder / _STAMP).write_text(json.dumps(_stamp(dataset, seed)))
 
 
+def toy_is_current(name: str, root: str | Path, *, seed: int = 0) -> bool:
+    """Whether ``<root>`` holds toy dataset ``name`` as this generator would write it."""
+    stamp = Path(root) / FAMILY[name].layout[0] / _STAMP
+    expected = json.loads(json.dumps(_stamp(FAMILY[name], seed)))
+    return stamp.is_file() and json.loads(stamp.read_text()) == expected
+
+
 def ensure_toy(name: str, root: str | Path, *, seed: int = 0) -> Path:
     """Return ``<root>/<name>``, generating toy dataset ``name`` first if missing or stale."""
     dataset = FAMILY[name]
     root = Path(root)
     target = root / dataset.layout[0]
-    stamp = target / _STAMP
-    expected = json.loads(json.dumps(_stamp(dataset, seed)))
-    if stamp.is_file() and json.loads(stamp.read_text()) == expected:
+    if toy_is_current(name, root, seed=seed):
         return target
     root.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))

@@ -59,6 +59,7 @@ class ToyDataset:
     domain: str
     classes: tuple[ToyClass, ...]  # ordered by label
     sizes: dict[str, int]
+    hflip: bool = True  # whether a mirrored image is still of its class (not for glyphs)
 
     @property
     def layout(self) -> tuple[str, str, str]:
@@ -116,7 +117,13 @@ FAMILY: dict[str, ToyDataset] = {
             tuple(_textures(TEXTURE_COLOURS, BASE_PATTERNS + NEW_PATTERNS)),
             SPLIT_SIZES,
         ),
-        ToyDataset("toy_glyphs", "glyphs", tuple(_glyphs(BASE_GLYPHS + NEW_GLYPHS)), SPLIT_SIZES),
+        ToyDataset(
+            "toy_glyphs",
+            "glyphs",
+            tuple(_glyphs(BASE_GLYPHS + NEW_GLYPHS)),
+            SPLIT_SIZES,
+            hflip=False,  # a mirrored R is no letter
+        ),
         ToyDataset("toy_source", "all", tuple(_source()), SOURCE_SIZES),
     )
 }
