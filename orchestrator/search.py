@@ -37,15 +37,70 @@ RAY_TRIAL_ATTR = "ray_trial_id"  # on each Optuna trial: the Ray trial (and MLfl
 REPLAY_ATTR = "replayed_configuration"  # replaying: the table's configuration that answered
 
 
+class _SearchedTrials:
+    """The study without its named points' trials, as a relative sampler reads its history."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        self._study = study
+
+    def __getattr__(self, name: str):
+        return getattr(self._study, name)
+
+    def _get_trials(self, deepcopy=True, states=None, use_cache=False):
+        trials = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
+        return [t for t in trials if POINT_ATTR not in t.user_attrs]
+
+    def get_trials(self, deepcopy=True, states=None):
+        trials = self._study.get_trials(deepcopy=deepcopy, states=states)
+        return [t for t in trials if POINT_ATTR not in t.user_attrs]
+
+    @property
+    def trials(self):
+        return self.get_trials()
+
+
+class SearchedTrialsOnly(optuna.samplers.BaseSampler):
+    """A relative sampler (GP, NSGA-II) that models only the searched trials.
+
+    Those samplers model the intersection of every finished trial's parameters. A named
+    point's constants switch dimensions off (``zero_shot`` trains no epochs, so it has no
+    searched parameter at all), and one such trial empties the intersection for good: every
+    later trial is then sampled at random (Optuna warns "dynamic search space is not
+    supported"). Leaving the named points out of the model keeps them in the study, the
+    front and the report, and lets the sampler model the searched dimensions."""
+
+    def __init__(self, inner: optuna.samplers.BaseSampler) -> None:
+        self.inner = inner
+
+    def infer_relative_search_space(self, study, trial):
+        return self.inner.infer_relative_search_space(_SearchedTrials(study), trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self.inner.sample_relative(_SearchedTrials(study), trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        view = _SearchedTrials(study)
+        return self.inner.sample_independent(view, trial, param_name, param_distribution)
+
+    def before_trial(self, study, trial) -> None:
+        self.inner.before_trial(study, trial)
+
+    def after_trial(self, study, trial, state, values) -> None:
+        self.inner.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.inner.reseed_rng()
+
+
 def create_sampler(spec: Spec) -> optuna.samplers.BaseSampler:
     search = spec.sweep.search
     seed = search.seed
     if search.sampler == "tpe":
         return optuna.samplers.TPESampler(seed=seed)
     if search.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
+        return SearchedTrialsOnly(optuna.samplers.NSGAIISampler(seed=seed))
     if search.sampler == "gp":
-        return optuna.samplers.GPSampler(seed=seed)
+        return SearchedTrialsOnly(optuna.samplers.GPSampler(seed=seed))
     if search.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     space = spec.sweep.space

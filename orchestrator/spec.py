@@ -380,6 +380,9 @@ def _check_sweep(path: Path, trial: TrialConfig, sweep: SweepSections, protocol:
             )
     if not sweep.objectives:
         raise ConfigError(f"{path}: objectives: at least one objective is needed")
+    for point in sweep.search.points_to_evaluate:
+        for key, value in point.values.items():
+            _check_point_value(path, point.name, key, value, sweep.space.get(key))
     # every fixed value and every corner of the space must make a valid trial
     try:
         for key, dim in sweep.space.items():
@@ -389,6 +392,23 @@ def _check_sweep(path: Path, trial: TrialConfig, sweep: SweepSections, protocol:
             trial.with_overrides(point.values)
     except ConfigError as exc:
         raise ConfigError(f"{path}: space: {exc}") from exc
+
+
+def _check_point_value(path: Path, name: str, key: str, value: Any, dim: Dimension | None) -> None:
+    """A named point's value for a searched dimension must be one the dimension can take:
+    Optuna refuses the point mid-sweep otherwise."""
+    if dim is None or dim.kind == "fixed":
+        return
+    if dim.kind == "choices":
+        inside, allowed = value in dim.choices, f"one of {dim.choices}"
+    else:
+        inside = isinstance(value, int | float) and dim.low <= value <= dim.high
+        allowed = f"in {dim.low:g}..{dim.high:g}"
+    if not inside:
+        raise ConfigError(
+            f"{path}: search.points_to_evaluate '{name}': {key}={value!r} is not {allowed} "
+            f"(space.{key}); change the point's value or widen space.{key}"
+        )
 
 
 def _corners(dim: Dimension) -> list[Any]:

@@ -135,3 +135,17 @@ def test_without_a_protocol_axis_the_trial_setting_is_the_one_cell():
 def test_seeds_set_on_the_command_line_replace_the_spec_files_own_seed():
     spec = load_spec(COCOA, parse_overrides(["protocol.seeds=[1, 2]"]))
     assert {c.seed for c in spec.protocol.cells(spec.trial)} == {1, 2}
+
+
+@pytest.mark.parametrize(
+    ("space", "shown"),
+    [
+        ({"method.w": {"choices": [1.0, 2.0]}}, "method.w=0.0 is not one of [1.0, 2.0]"),
+        ({"method.lam": {"low": 1.0, "high": 4.0}}, "method.lam=0.0 is not in 1..4"),
+    ],
+)
+def test_a_named_point_outside_its_dimension_is_refused_before_optuna_sees_it(space, shown):
+    overrides = {f"space.{key}": dim for key, dim in space.items()}
+    with pytest.raises(ConfigError, match=r"search.points_to_evaluate 'coop': ") as refused:
+        load_spec(COCOA, overrides)
+    assert shown in str(refused.value) and "widen space." in str(refused.value)
