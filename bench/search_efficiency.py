@@ -165,6 +165,7 @@ def simulate(job: tuple[str, str, str, str, int, float]) -> dict:
         history.append(
             {
                 "spent": spent,
+                "stopped_at": stopped_at,  # the rung's epoch; None: it finished
                 "volume": front_volume(finished, spec, reference),
                 "test": selected_test(finished, spec),
             }

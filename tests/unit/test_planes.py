@@ -9,13 +9,37 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
+# every module of a plane imported in one interpreter (one import of torch, not one per
+# module); a finder on sys.meta_path sees each forbidden package's first import and names the
+# project modules on the stack that asked for it
 CHECK = """
-import sys, importlib
-importlib.import_module({module!r})
-print(",".join(sorted(m for m in {forbidden!r} if m in sys.modules)))
+import importlib, sys, traceback
+from pathlib import Path
+forbidden, project, blamed = {forbidden!r}, {project!r}, {{}}
+
+class Watch:
+    def find_spec(self, name, path=None, target=None):
+        top = name.partition(".")[0]
+        if top in forbidden and top not in blamed:
+            chain = []
+            for frame in traceback.extract_stack():
+                parts = Path(frame.filename).parts
+                for i, part in enumerate(parts):
+                    if part in project and frame.filename.endswith(".py"):
+                        module = ".".join(parts[i:]).removesuffix(".py")
+                        module = module.removesuffix(".__init__")
+                        if module not in chain:
+                            chain.append(module)
+                        break
+            blamed[top] = " -> ".join(chain) or "?"
+        return None
+
+sys.meta_path.insert(0, Watch())
+for module in {modules!r}:
+    importlib.import_module(module)
+for top, chain in sorted(blamed.items()):
+    print(f"{{chain}} imports {{top}}")
 """
 
 
@@ -26,8 +50,9 @@ def modules(package: str) -> list[str]:
     )
 
 
-def loaded_forbidden(module: str, forbidden: list[str]) -> str:
-    code = CHECK.format(module=module, forbidden=forbidden)
+def loaded_forbidden(package: str, forbidden: list[str]) -> str:
+    """Which project modules, importing every module of ``package``, load a forbidden one."""
+    code = CHECK.format(forbidden=forbidden, project=[package], modules=modules(package))
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
@@ -44,14 +69,19 @@ def test_every_module_is_covered():
     assert {"workers.trial", "workers.trainable", "workers.episode"} <= set(modules("workers"))
 
 
-@pytest.mark.parametrize("module", modules("orchestrator"))
-def test_orchestrator_module_does_not_import_torch(module):
-    assert loaded_forbidden(module, ["torch", "open_clip", "torchvision"]) == ""
+def test_no_orchestrator_module_imports_torch():
+    assert loaded_forbidden("orchestrator", ["torch", "open_clip", "torchvision"]) == ""
 
 
-@pytest.mark.parametrize("module", modules("workers"))
-def test_workers_module_does_not_import_optuna_or_mlflow(module):
-    assert loaded_forbidden(module, ["optuna", "mlflow"]) == ""
+def test_no_workers_module_imports_optuna_or_mlflow():
+    assert loaded_forbidden("workers", ["optuna", "mlflow"]) == ""
+
+
+def test_the_check_names_the_module_that_imports_a_forbidden_package():
+    # workers.model imports torch at its top: the check sees it, through the chain
+    assert loaded_forbidden("workers", ["torch"]).endswith("imports torch")
+    found = loaded_forbidden("workers", ["torch"])
+    assert found.split(" -> ")[0].startswith("workers."), found
 
 
 def test_only_the_adapter_imports_open_clip():
