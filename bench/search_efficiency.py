@@ -35,6 +35,7 @@ import json
 import math
 import statistics
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing import Pool
@@ -107,6 +108,13 @@ def selected_test(finals: Sequence[dict[str, float]], spec: Spec) -> tuple[float
     if chosen is None:
         return math.nan, math.nan
     return finals[chosen]["test_hm"], finals[chosen]["test_ece"]
+
+
+def one_thread() -> None:
+    """A worker process's torch (GP's model) on one thread: the workers share the cores."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def simulate(job: tuple[str, str, str, str, int, float]) -> dict:
@@ -274,8 +282,16 @@ def main(argv: list[str] | None = None) -> int:
     seeds = range(args.seeds)
     jobs = [(args.spec, args.table, s, c, seed, budget) for s, c in methods for seed in seeds]
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    with Pool(args.workers) as pool:
-        runs = pool.map(simulate, jobs, chunksize=1)
+    runs, started = [], time.monotonic()
+    with Pool(args.workers, initializer=one_thread) as pool:
+        for run in pool.imap_unordered(simulate, jobs):
+            runs.append(run)
+            print(
+                f"  {len(runs)}/{len(jobs)} runs ({run['sampler']}+{run['scheduler']} seed "
+                f"{run['seed']}), {time.monotonic() - started:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
     curves = {
         f"{s}+{c}": summarise(
             [r for r in runs if (r["sampler"], r["scheduler"]) == (s, c)], whole, budget
