@@ -11,8 +11,8 @@ The table is a finished sweep (`orch table`); a random design of the cocoa space
 
 Each method (random, TPE, NSGA-II and GP, each with no scheduler, ASHA and multi-objective
 ASHA) searches the spec's own space over ``--seeds`` repetitions, every point answered by the
-nearest recorded configuration (``orchestrator.replay``, as ``orch sweep --replay`` answers
-it) and every rung decided by the schedulers' own rules (``orchestrator.rungs``). The
+nearest recorded configuration (``orchestrator.search.replay``, as ``orch sweep --replay`` answers
+it) and every rung decided by the schedulers' own rules (``orchestrator.search.rungs``). The
 searcher is the sweep's (``create_sampler``, the spec's named points first), run one trial
 at a time in-process: no Ray, no waiting, so hundreds of repetitions cost seconds.
 
@@ -47,13 +47,14 @@ import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
-from orchestrator.pareto import hypervolume  # noqa: E402
-from orchestrator.replay import ReplaySpace  # noqa: E402
-from orchestrator.rungs import asha_continues, milestones, moasha_continues  # noqa: E402
-from orchestrator.search import create_sampler  # noqa: E402
-from orchestrator.selection import select  # noqa: E402
-from orchestrator.space import CONSTANTS_ATTR, POINT_ATTR, SpaceSampler, short_names  # noqa: E402
-from orchestrator.spec import Spec, load_spec  # noqa: E402
+from orchestrator.search.replay import ReplaySpace  # noqa: E402
+from orchestrator.search.rungs import asha_continues, milestones, moasha_continues  # noqa: E402
+from orchestrator.search.searcher import create_sampler  # noqa: E402
+from orchestrator.selection.pareto import hypervolume  # noqa: E402
+from orchestrator.selection.rule import select  # noqa: E402
+from orchestrator.spec.load import load_spec  # noqa: E402
+from orchestrator.spec.schema import Spec  # noqa: E402
+from orchestrator.spec.space import CONSTANTS_ATTR, POINT_ATTR, SpaceSampler, short_names  # noqa: E402
 from workers.messages import is_final  # noqa: E402
 from workers.table import RecordedConfiguration, Table, read_table  # noqa: E402
 

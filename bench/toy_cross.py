@@ -14,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from orchestrator.baselines import baseline_overrides  # noqa: E402
-from orchestrator.spec import load_spec  # noqa: E402
+from orchestrator.spec.baselines import baseline_overrides  # noqa: E402
+from orchestrator.spec.load import load_spec  # noqa: E402
 from workers.cells import run_protocol  # noqa: E402
 from workers.toyworld.family import SOURCE  # noqa: E402
 

@@ -120,8 +120,8 @@ def diagnose(clip: Clip, dataset: str, root: Path, seed: int) -> dict[str, float
 
 
 def coop(dataset: str, seed: int, sets: dict) -> dict[str, float]:
-    from orchestrator.baselines import baseline_overrides
-    from orchestrator.spec import load_spec
+    from orchestrator.spec.baselines import baseline_overrides
+    from orchestrator.spec.load import load_spec
     from workers.cells import run_protocol
     from workers.protocol import Protocol
 

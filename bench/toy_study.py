@@ -22,8 +22,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from orchestrator.baselines import BASELINES, baseline_overrides  # noqa: E402
-from orchestrator.spec import load_spec  # noqa: E402
+from orchestrator.spec.baselines import BASELINES, baseline_overrides  # noqa: E402
+from orchestrator.spec.load import load_spec  # noqa: E402
 from workers.cells import run_protocol  # noqa: E402
 from workers.protocol import Protocol  # noqa: E402
 from workers.toyworld.family import BASE_TO_NEW, SOURCE  # noqa: E402

@@ -23,7 +23,7 @@ from orchestrator.commands import (
     table,
     trial,
 )
-from orchestrator.tuner import sigterm_as_interrupt
+from orchestrator.search.tuner import sigterm_as_interrupt
 from workers.errors import UserError
 
 COMMAND_GROUPS = (setup, datasets, evaluate, trial, sweep, table, cluster, report)

@@ -35,28 +35,28 @@ REPORTED_METRICS = tuple(
 
 @dataclass(frozen=True)
 class ModelConfig:
-    name: str = "toyclip"
-    pretrained: str | None = "toyworld"
-    checkpoint: str | None = None
-    device: str = "auto"
+    name: str = "toyclip"  # an open_clip architecture name (ViT-B-16, ...) or the built-in toyclip
+    pretrained: str | None = "toyworld"  # an open_clip pretrained tag, or None for random weights
+    checkpoint: str | None = None  # a local checkpoint file, loaded instead of the tag
+    device: str = "auto"  # auto (CUDA when present), cuda or cpu
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: str = "toyworld"
+    dataset: str = "toyworld"  # a dataset folder under the data root (CoOp layout) or a toy one
     root: str | None = None  # None: the project's data folder
-    shots: int = 16
+    shots: int = 16  # training images per class
     n_views: int = 4  # precomputed augmented views per training image
     crop_scale_min: float = 0.08  # RandomResizedCrop lower bound (CoOp's default)
-    template: str = "a photo of a {}."
+    template: str = "a photo of a {}."  # the zero-shot prompt; {} is the class name
 
 
 @dataclass(frozen=True)
 class PromptConfig:
-    n_ctx: int = 4
-    ctx_init: str | None = "a photo of a"
-    class_position: str = "end"
-    class_specific: bool = False
+    n_ctx: int = 4  # learned context tokens
+    ctx_init: str | None = "a photo of a"  # words the context starts from; None: random
+    class_position: str = "end"  # where the class name sits: end, middle or front
+    class_specific: bool = False  # one context per class (CoOp's CSC) instead of a shared one
     shared_prefix: bool = True  # run [SOS] + a shared context once per call (exact, faster)
     frozen: bool = False  # keep the context at its init (visual tuning only: the adapter)
 
@@ -68,15 +68,17 @@ class MethodConfig:
     lam_kg: float = 0.0  # KgCoOp weight
     mixture: bool = False  # CoA-weights mixture of t0 and t1
     d: float = 0.0  # entropy margin of the out-group weights (nats)
+    # DOR's outlier source: wordnet_nouns, wordnet_near_ood, random_words, random_strings,
+    # clip_vocab or file:PATH
     outlier_vocab: str = "random_words"
     outlier_batch: int = 32  # DOR outliers per draw
-    near_ood_k: int = 5000
+    near_ood_k: int = 5000  # wordnet_near_ood keeps the k nouns nearest the base class names
     pool_size: int = 5000  # words kept by random_words / random_strings
-    resample_every: str = "step"
-    optimization: str = "two_stage"
+    resample_every: str = "step"  # when DOR draws new outliers: step, epoch or never
+    optimization: str = "two_stage"  # CoCoA-Mix: prompt then weights (two_stage) or both at once
     # class-incremental: a new specialized prompt per session, or one prompt carried across
     session_prompts: str = "new"
-    specialized_init: float = 0.5
+    specialized_init: float = 0.5  # the specialized prompt's initial share in the mixture
     adapter: bool = False  # a residual bottleneck adapter on the image features (CLIP-Adapter)
     adapter_ratio: float = 0.2  # the adapter's share of the adapted feature
     lam_visual: float = 0.0  # visual DOR weight: outlier images through the adapter
@@ -86,15 +88,15 @@ class MethodConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 10  # 0: no training at all (zero-shot CLIP with ctx_init as the prompt)
-    batch_size: int = 32
-    optimizer: str = "sgd"
-    lr: float = 0.002
-    warmup_epochs: int = 1
-    warmup_lr: float = 1e-5
+    batch_size: int = 32  # images per step
+    optimizer: str = "sgd"  # sgd or adam
+    lr: float = 0.002  # the prompt's learning rate (cosine schedule after the warm-up)
+    warmup_epochs: int = 1  # epochs at a constant warmup_lr first (CoOp's warm-up)
+    warmup_lr: float = 1e-5  # the warm-up's learning rate
     weight_epochs: int = 5  # stage 2 (CoA-weights) epochs in two-stage optimisation
-    weight_lr: float = 0.1
-    seed: int = 1
-    n_bins: int = 10
+    weight_lr: float = 0.1  # the CoA-weights' learning rate in stage 2
+    seed: int = 1  # the cell's seed: few-shot draw, initialisation, order
+    n_bins: int = 10  # confidence bins of the ECE and the reliability diagrams
 
 
 @dataclass(frozen=True)

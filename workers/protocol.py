@@ -100,17 +100,17 @@ class Protocol:
     ``data.dataset``; ``parallel_cells`` bounds how many cells run at once (None: all).
     ``cross_dataset`` learns on ``source`` and evaluates on ``targets`` instead of datasets."""
 
-    seeds: tuple[int, ...] | None = None
-    datasets: tuple[str, ...] | None = None
-    parallel_cells: int | None = None
-    kind: str = "base_to_new"
-    source: str | None = None
-    targets: tuple[str, ...] | None = None
+    seeds: tuple[int, ...] | None = None  # every configuration runs once per seed
+    datasets: tuple[str, ...] | None = None  # and once per dataset; the headline averages them
+    parallel_cells: int | None = None  # cells a trial runs at once (None: all)
+    kind: str = "base_to_new"  # base_to_new, cross_dataset or incremental
+    source: str | None = None  # cross_dataset: the dataset learned on
+    targets: tuple[str, ...] | None = None  # cross_dataset: the datasets evaluated on
     split: str = "val"  # the spec's selection.split
     base_classes: int | None = None  # incremental: the session plan
-    sessions: int | None = None
-    ways: int | None = None
-    shots: int | None = None
+    sessions: int | None = None  # incremental: sessions after the base session
+    ways: int | None = None  # incremental: new classes per session
+    shots: int | None = None  # incremental: training images per new class
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

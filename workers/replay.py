@@ -37,7 +37,7 @@ def _served() -> tuple[int, float]:
 
 
 def replay_trial(config: dict[str, Any]) -> None:
-    """The function trainable of a replayed sweep (``orchestrator.tuner``)."""
+    """The function trainable of a replayed sweep (``orchestrator.search.tuner``)."""
     from ray import tune
 
     request = ReplayRequest.from_ray(config)

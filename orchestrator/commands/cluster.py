@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from orchestrator.commands.common import add_spec_arguments
-from orchestrator.spec import load_spec, parse_overrides
+from orchestrator.spec.load import load_spec, parse_overrides
 
 ADDRESS_HELP = "the Ray dashboard, e.g. http://HEAD:8265 (default: $RAY_API_SERVER_ADDRESS)"
 
@@ -54,8 +54,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_submit(args: argparse.Namespace) -> int:
-    from orchestrator import submit, upload
-    from orchestrator.tracking import check_reachable, shown_uri
+    from orchestrator.submission import submit, upload
+    from orchestrator.tracking.uri import check_reachable, shown_uri
     from workers.errors import TrackingError
 
     spec = load_spec(args.spec, parse_overrides(args.overrides))  # a typo fails here, in a second
@@ -110,7 +110,7 @@ def run_submit(args: argparse.Namespace) -> int:
 
 
 def run_jobs(args: argparse.Namespace) -> int:
-    from orchestrator.submit import job_client
+    from orchestrator.submission.submit import job_client
 
     jobs = sorted(job_client(args.address).list_jobs(), key=lambda j: j.start_time or 0)
     print(f"{'job':<40} {'status':<10} {'started':<19} entrypoint")
@@ -135,7 +135,7 @@ def _known_job(client, job: str, address: str | None) -> None:
 
 
 def run_logs(args: argparse.Namespace) -> int:
-    from orchestrator.submit import follow, job_client
+    from orchestrator.submission.submit import follow, job_client
 
     client = job_client(args.address)
     _known_job(client, args.job, args.address)
@@ -147,7 +147,7 @@ def run_logs(args: argparse.Namespace) -> int:
 
 
 def run_stop(args: argparse.Namespace) -> int:
-    from orchestrator.submit import job_client
+    from orchestrator.submission.submit import job_client
 
     client = job_client(args.address)
     _known_job(client, args.job, args.address)

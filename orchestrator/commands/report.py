@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from orchestrator.links import DEFAULT_UI_PORT
+from orchestrator.tracking.links import DEFAULT_UI_PORT
 
 UI_READY = "starting the server; Ctrl-C stops it"  # `orch ui`'s last line before the server's
 
@@ -52,7 +52,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from orchestrator.report import load_result, print_result, report_width
+    from orchestrator.report.sweep_report import load_result, print_result, report_width
 
     result = load_result(args.experiment, args.tracking_uri)
     if args.json:
@@ -63,7 +63,7 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from orchestrator.report import export_spec, load_result
+    from orchestrator.report.sweep_report import export_spec, load_result
 
     result = load_result(args.experiment, args.tracking_uri)
     out = export_spec(result, args.tracking_uri, args.output, run_id=args.run_id)
@@ -76,8 +76,8 @@ def run_ui(args: argparse.Namespace) -> int:
     import subprocess
     import sys
 
-    from orchestrator.links import ui_base
-    from orchestrator.tracking import check_reachable, resolve_uri, shown_uri
+    from orchestrator.tracking.links import ui_base
+    from orchestrator.tracking.uri import check_reachable, resolve_uri, shown_uri
 
     uri = resolve_uri(args.tracking_uri)
     check_reachable(uri)
@@ -114,7 +114,7 @@ def _experiment_links(uri: str, base: str) -> list[str]:
     """The runs table (machine-learning view) of every experiment with runs, newest first."""
     from mlflow.tracking import MlflowClient
 
-    from orchestrator.links import runs_link
+    from orchestrator.tracking.links import runs_link
 
     client = MlflowClient(tracking_uri=uri)
     lines = []

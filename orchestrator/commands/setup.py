@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from orchestrator.provision import provision_wordnet
+from orchestrator.provision.wordnet import provision_wordnet
 from workers.paths import default_data_root
 
 

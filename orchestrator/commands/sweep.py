@@ -8,10 +8,10 @@ import sys
 from typing import TYPE_CHECKING
 
 from orchestrator.commands.common import add_spec_arguments
-from orchestrator.spec import load_spec, parse_overrides
+from orchestrator.spec.load import load_spec, parse_overrides
 
 if TYPE_CHECKING:
-    from orchestrator.results import SweepResult
+    from orchestrator.selection.results import SweepResult
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -57,10 +57,10 @@ def spec_of(args: argparse.Namespace):
 
 def run_sweep_command(args: argparse.Namespace) -> int:
 
-    from orchestrator.report import print_result, report_width
-    from orchestrator.sweep import run_sweep
-    from orchestrator.tuner import ray_init, ray_shutdown
-    from orchestrator.validate import validate
+    from orchestrator.report.sweep_report import print_result, report_width
+    from orchestrator.search.tuner import ray_init, ray_shutdown
+    from orchestrator.sweep.run import run_sweep
+    from orchestrator.sweep.validate import validate
 
     spec = spec_of(args)
     # Ray starts while the data plane checks the model: both take seconds, and a bad
@@ -101,7 +101,7 @@ def nothing_finished(result: SweepResult) -> int:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from orchestrator.validate import validate
+    from orchestrator.sweep.validate import validate
 
     spec = spec_of(args)
     for line in validate(spec, tracking_uri=args.tracking_uri):

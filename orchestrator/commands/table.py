@@ -24,7 +24,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_table(args: argparse.Namespace) -> int:
-    from orchestrator.table import make_table, sweep_folder
+    from orchestrator.report.table import make_table, sweep_folder
 
     folder = sweep_folder(args.sweep, args.storage)
     out = args.output or Path(f"{folder.name}.parquet")

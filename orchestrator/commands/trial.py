@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from orchestrator.baselines import BASELINES, baseline_overrides
 from orchestrator.commands.common import add_spec_arguments
-from orchestrator.spec import load_spec, parse_overrides
+from orchestrator.spec.baselines import BASELINES, baseline_overrides
+from orchestrator.spec.load import load_spec, parse_overrides
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -34,7 +34,7 @@ def fill_alone(cache) -> None:
     code = (
         "import sys\n"
         "from orchestrator.spec import load_spec, parse_overrides\n"
-        "from orchestrator.tuner import cache_fill_requests\n"
+        "from orchestrator.search.tuner import cache_fill_requests\n"
         "from workers.trainable import fill_cache\n"
         "spec = load_spec(sys.argv[1], parse_overrides(sys.argv[2:]))\n"
         "for request in cache_fill_requests(spec):\n"

@@ -89,4 +89,30 @@ def test_the_site_builds_strictly(tmp_path):
     for name in subcommands():  # the generated reference holds every command's help
         assert f"orch {name}" in cli, name
     spec = (tmp_path / "site" / "reference" / "spec" / "index.html").read_text()
-    assert "method.lam" in spec and "data.shots" in spec
+    assert "method.lam" in spec and "search.asha.grace_period" in spec
+    layout = (tmp_path / "site" / "reference" / "layout" / "index.html").read_text()
+    assert all(f"{package}/" in layout for package in ("selection", "spec", "search", "sweep"))
+
+
+def test_the_spec_reference_has_every_key_with_a_description():
+    sys.path.insert(0, str(ROOT / "docs"))
+    try:
+        from hooks import spec_rows
+    finally:
+        sys.path.remove(str(ROOT / "docs"))
+    from orchestrator.spec.schema import SweepSections
+    from workers.config import TrialConfig
+
+    rows = {key: (kind, default, note) for key, kind, default, note in spec_rows()}
+    assert set(TrialConfig().flat()) <= set(rows)
+    assert {"search.sampler", "selection.bound", "space.KEY.choices", "objectives[].metric"} <= set(
+        rows
+    )
+    assert {key.split(".")[0] for key in rows} >= set(SweepSections.model_fields) | {"protocol"}
+    assert rows["search.sampler"][:2] == (
+        "Literal['tpe', 'nsga2', 'gp', 'random', 'grid']",
+        "'tpe'",
+    )
+    assert rows["train.lr"][1] == "0.002"
+    undescribed = sorted(key for key, (_, _, note) in rows.items() if not note)
+    assert undescribed == []

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from orchestrator.baselines import baseline_overrides
+from orchestrator.spec.baselines import baseline_overrides
 from tests.integration.test_trial import SMALL, state_after_epoch
 from workers.config import TrialConfig
 from workers.episode import prepare_episode

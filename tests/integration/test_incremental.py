@@ -6,7 +6,7 @@ from copy import deepcopy
 import pytest
 import torch
 
-from orchestrator.baselines import baseline_overrides
+from orchestrator.spec.baselines import baseline_overrides
 from tests.helpers import ROOT, run_orch
 from tests.integration.test_sweep import cells_of, children, client_for
 from workers.cells import run_protocol

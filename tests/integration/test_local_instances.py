@@ -16,7 +16,7 @@ HOLD = """
 import sys, time
 sys.path.insert(0, sys.argv[1])
 import ray
-from orchestrator.tuner import ray_init
+from orchestrator.search.tuner import ray_init
 ray_init()
 print(ray._private.worker._global_node.dashboard_agent_listen_port, flush=True)
 sys.stdin.read()  # held until the test closes stdin

@@ -5,11 +5,11 @@ import math
 
 from mlflow.tracking import MlflowClient
 
-from orchestrator.plots import plot_sweep
-from orchestrator.report import print_result
-from orchestrator.results import collect
-from orchestrator.runs import TrialRuns
-from orchestrator.selection import Objective, SelectionRule
+from orchestrator.report.sweep_report import print_result
+from orchestrator.selection.results import collect
+from orchestrator.selection.rule import Objective, SelectionRule
+from orchestrator.tracking.plots import plot_sweep
+from orchestrator.tracking.runs import TrialRuns
 from workers.config import TrialConfig
 from workers.messages import FINAL, TrialRequest
 

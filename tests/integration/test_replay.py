@@ -3,7 +3,7 @@ the recorded numbers exactly, the same report."""
 
 import json
 
-from orchestrator.spec import load_spec
+from orchestrator.spec.load import load_spec
 from tests.integration.test_sweep import SPEC, TINY, cells_of, children, client_for, orch
 from workers.table import read_table
 

@@ -29,7 +29,7 @@ CHILD = textwrap.dedent(
     import os, sys
     import ray
     from ray._raylet import AuthenticationMode, get_authentication_mode
-    from orchestrator.tuner import ray_init
+    from orchestrator.search.tuner import ray_init
 
     ray_init()
     worker = ray.get(ray.remote(lambda: os.getpid()).remote())

@@ -164,7 +164,7 @@ def test_time_budget_ends_the_sweep_cleanly(tmp_path):
 
 
 def test_a_resumed_configuration_keeps_counting_its_cost():
-    from orchestrator.spec import load_spec
+    from orchestrator.spec.load import load_spec
     from workers.cells import run_protocol
 
     tiny = {"data.shots": 2, "data.n_views": 1, "train.epochs": 2, "train.weight_epochs": 0}

@@ -3,7 +3,7 @@
 import pytest
 from mlflow.tracking import MlflowClient
 
-from orchestrator.upload import upload_files
+from orchestrator.submission.upload import upload_files
 from tests.helpers import ROOT, assert_one_line_error, run_orch
 from tests.integration.cluster import MlflowServer, ray_cluster
 from tests.integration.test_sweep import TINY

@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from orchestrator.provision import wordnet_complete
+from orchestrator.provision.wordnet import wordnet_complete
 from workers.paths import nltk_data_dir
 from workers.wordnet import load_wordnet, noun_lemmas, wordnet_dir
 

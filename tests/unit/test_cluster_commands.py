@@ -9,8 +9,8 @@ import shlex
 import pytest
 
 from orchestrator.cli import build_parser
-from orchestrator.spec import load_spec, parse_overrides
-from orchestrator.submit import check_cluster_safe
+from orchestrator.spec.load import load_spec, parse_overrides
+from orchestrator.submission.submit import check_cluster_safe
 from tests.unit.test_cluster_manifests import MANIFESTS, README, ROOT, SEPARATORS, documents
 
 # ---- every `orch` command line ----------------------------------------------------------------

@@ -87,7 +87,7 @@ def test_bad_incremental_protocols_name_their_key(raw, needle):
 
 
 def test_incremental_specs_default_to_average_accuracy_and_last_ece(tmp_path):
-    from orchestrator.spec import load_spec
+    from orchestrator.spec.load import load_spec
     from tests.unit.test_spec import write
 
     def incremental(raw):

@@ -10,10 +10,10 @@ from optuna._hypervolume import compute_hypervolume
 from ray.tune.schedulers.async_hyperband import _Bracket
 from ray.tune.schedulers.trial_scheduler import TrialScheduler
 
-from orchestrator.moasha import MultiObjectiveAsha
-from orchestrator.pareto import crowding_distance, hypervolume, nondominated_sort, ranked
-from orchestrator.rungs import asha_continues, milestones, moasha_continues, promoted
-from orchestrator.selection import Objective, dominates
+from orchestrator.search.moasha import MultiObjectiveAsha
+from orchestrator.search.rungs import asha_continues, milestones, moasha_continues, promoted
+from orchestrator.selection.pareto import crowding_distance, hypervolume, nondominated_sort, ranked
+from orchestrator.selection.rule import Objective, dominates
 
 
 @pytest.mark.parametrize("dims", [2, 3])

@@ -1,10 +1,13 @@
 """The two planes stay apart and every module stands on its own.
 
 The control plane (orchestrator/) never loads torch; the data plane (workers/) never loads
-optuna or mlflow; only the adapter imports open_clip; no module imports itself back.
+optuna or mlflow; only the adapter imports open_clip; no module imports itself back; the
+control plane's packages import one way, as their docstrings say.
 """
 
 import ast
+import importlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -61,10 +64,10 @@ def loaded_forbidden(package: str, forbidden: list[str]) -> str:
 
 def test_every_module_is_covered():
     assert {
-        "orchestrator.sweep",
-        "orchestrator.tuner",
-        "orchestrator.runs",
-        "orchestrator.report",
+        "orchestrator.sweep.run",
+        "orchestrator.search.tuner",
+        "orchestrator.tracking.runs",
+        "orchestrator.report.sweep_report",
     } <= set(modules("orchestrator"))
     assert {"workers.trial", "workers.trainable", "workers.episode"} <= set(modules("workers"))
 
@@ -143,3 +146,86 @@ def test_find_cycle_finds_one():
 
 def test_no_import_cycle():
     assert find_cycle(import_graph()) is None
+
+
+# the control plane's packages, lowest first: a package imports only packages before it
+# (``provision`` and ``selection`` stand alone, side by side)
+PACKAGES = [
+    {"provision", "selection"},
+    {"spec"},
+    {"search"},
+    {"tracking"},
+    {"report"},
+    {"sweep"},
+    {"submission"},
+    {"commands"},
+    {"cli"},
+]
+RANK = {package: rank for rank, level in enumerate(PACKAGES) for package in level}
+
+
+def package_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "orchestrator" and len(parts) > 1 else None
+
+
+def package_imports() -> dict[str, set[str]]:
+    """Control-plane package -> the other control-plane packages its modules import."""
+    imports: dict[str, set[str]] = {}
+    for module, targets in import_graph().items():
+        if (source := package_of(module)) is not None:
+            imports.setdefault(source, set()).update(
+                target for t in targets if (target := package_of(t)) not in (None, source)
+            )
+    return imports
+
+
+def declared_imports(package: str) -> set[str]:
+    """The packages an ``__init__`` docstring's ``May import:`` line names."""
+    doc = importlib.import_module(f"orchestrator.{package}").__doc__ or ""
+    (line,) = re.findall(r"May import: (.*)", doc) or [""]
+    if line.startswith("any "):
+        return {p for p in RANK if RANK[p] < RANK[package]}
+    return set(re.findall(r"[a-z_]+", line)) & set(RANK)
+
+
+def test_every_package_has_a_place_in_the_order():
+    on_disk = {p.name for p in (ROOT / "orchestrator").iterdir() if (p / "__init__.py").is_file()}
+    assert on_disk | {"cli"} == set(RANK)
+
+
+def upward(imports: dict[str, set[str]]) -> list[str]:
+    """The imports that go against the order, as "source imports target"."""
+    return sorted(
+        f"{source} imports {target}"
+        for source, targets in imports.items()
+        for target in targets
+        if RANK[target] >= RANK[source]
+    )
+
+
+def test_the_control_plane_packages_import_one_way():
+    assert upward(package_imports()) == []
+
+
+def test_each_package_imports_what_its_docstring_says_it_may():
+    imports = package_imports()
+    for package in set(RANK) - {"cli"}:
+        allowed = declared_imports(package)
+        assert all(RANK[p] < RANK[package] for p in allowed), (package, allowed)
+        assert imports.get(package, set()) <= allowed, (package, imports[package] - allowed)
+
+
+def test_the_direction_check_sees_an_upward_import():
+    # spec importing search, or two packages side by side importing each other, breaks it
+    assert upward({"spec": {"selection", "search"}, "search": {"spec"}}) == ["spec imports search"]
+    assert upward({"provision": {"selection"}}) == ["provision imports selection"]
+
+
+def test_each_package_docstring_names_its_modules():
+    for package in set(RANK) - {"cli", "commands"}:
+        doc = importlib.import_module(f"orchestrator.{package}").__doc__
+        (owns,) = re.findall(r"Owns: (.*?)May import:", doc, flags=re.S)
+        named = set(re.findall(r"``([a-z_]+)``", owns))
+        on_disk = {p.stem for p in (ROOT / "orchestrator" / package).glob("*.py")} - {"__init__"}
+        assert named == on_disk, package

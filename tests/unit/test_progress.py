@@ -3,8 +3,8 @@
 import io
 import re
 
-from orchestrator.progress import ProgressView
-from orchestrator.spec import Dimension
+from orchestrator.report.progress import ProgressView
+from orchestrator.spec.schema import Dimension
 from workers.config import TrialConfig
 from workers.messages import TrialRequest
 
@@ -85,7 +85,7 @@ def test_live_table_redraws_in_place_and_never_cuts_a_value():
 
 
 def test_fill_bar_counts_images_episodes_and_time_left():
-    from orchestrator.fill import FillBar
+    from orchestrator.sweep.fill import FillBar
 
     bar = FillBar(4, io.StringIO(), live=False)
     line = bar.text(planned=1000, done=250, episodes_done=1, elapsed=30.0)
@@ -99,7 +99,7 @@ def test_fill_bar_counts_images_episodes_and_time_left():
 
 
 def test_fill_bar_redraws_one_line_live_and_prints_sparingly_elsewhere(monkeypatch):
-    from orchestrator import fill
+    from orchestrator.sweep import fill
 
     clock = iter([0.0, 1.0, 2.0, 20.0, 21.0])
     monkeypatch.setattr(fill.time, "monotonic", lambda: next(clock))

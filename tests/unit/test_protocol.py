@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from orchestrator.baselines import BASELINES
-from orchestrator.spec import load_spec
+from orchestrator.spec.baselines import BASELINES
+from orchestrator.spec.load import load_spec
 from tests.unit.test_spec import COCOA, write
 from workers.config import TrialConfig
 from workers.errors import ConfigError

@@ -5,8 +5,8 @@ import time
 import pytest
 import torch
 
-from orchestrator.budget import TimeBudget
-from orchestrator.spec import load_spec
+from orchestrator.search.budget import TimeBudget
+from orchestrator.spec.load import load_spec
 from tests.unit.test_spec import write
 from workers.config import TrialConfig
 from workers.datasets import Datum

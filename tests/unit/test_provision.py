@@ -1,6 +1,6 @@
 import pytest
 
-from orchestrator.provision import lexnames_from_man_page
+from orchestrator.provision.wordnet import lexnames_from_man_page
 from workers.errors import SetupError
 
 CATEGORIES = {"adj": 3, "adv": 4, "noun": 1, "verb": 2}

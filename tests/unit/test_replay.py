@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from orchestrator.cli import main
-from orchestrator.replay import ReplaySpace
-from orchestrator.spec import load_spec
+from orchestrator.search.replay import ReplaySpace
+from orchestrator.spec.load import load_spec
 from tests.helpers import ROOT
 from workers.errors import ConfigError
 from workers.table import RecordedConfiguration, RecordedReport, read_table, write_table

@@ -4,11 +4,11 @@ import json
 import os
 import re
 
-from orchestrator.links import compare_link, run_link, runs_link, ui_base
-from orchestrator.report import print_result
-from orchestrator.results import SweepResult, TrialRecord
-from orchestrator.selection import Objective, SelectionRule
-from orchestrator.summary import description, front_columns, text_table
+from orchestrator.report.summary import description, front_columns, text_table
+from orchestrator.report.sweep_report import print_result
+from orchestrator.selection.results import SweepResult, TrialRecord
+from orchestrator.selection.rule import Objective, SelectionRule
+from orchestrator.tracking.links import compare_link, run_link, runs_link, ui_base
 
 SEARCHED = ["w", "d", "lambda", "outlier_vocab", "resample_every", "lr"]
 DATASETS = ("toy_glyphs", "toy_textures", "toyworld")
@@ -114,7 +114,7 @@ def test_wide_prints_one_block_with_each_datasets_means(capsys):
 
 
 def test_the_report_wraps_at_the_terminals_width_on_a_terminal(monkeypatch):
-    from orchestrator import report
+    from orchestrator.report import sweep_report as report
 
     monkeypatch.setattr(report.sys.stdout, "isatty", lambda: True, raising=False)
     monkeypatch.setattr(

@@ -4,9 +4,9 @@ switches them all off."""
 import optuna
 import pytest
 
-from orchestrator.search import create_sampler
-from orchestrator.space import CONSTANTS_ATTR, POINT_ATTR, SpaceSampler, short_names
-from orchestrator.spec import load_spec
+from orchestrator.search.searcher import create_sampler
+from orchestrator.spec.load import load_spec
+from orchestrator.spec.space import CONSTANTS_ATTR, POINT_ATTR, SpaceSampler, short_names
 from tests.helpers import ROOT
 
 COCOA = ROOT / "search_spaces" / "cocoa.yaml"

@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from orchestrator.selection import (
+from orchestrator.selection.rule import (
     Objective,
     SelectionRule,
     dominates,

@@ -1,8 +1,9 @@
 import optuna
 import pytest
 
-from orchestrator.space import SpaceSampler, grid, planned_epochs, short_names, suggest
-from orchestrator.spec import Dimension, load_spec
+from orchestrator.spec.load import load_spec
+from orchestrator.spec.schema import Dimension
+from orchestrator.spec.space import SpaceSampler, grid, planned_epochs, short_names, suggest
 from tests.unit.test_spec import COCOA
 from workers.errors import ConfigError
 

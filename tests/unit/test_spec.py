@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.spec import load_spec, parse_overrides
+from orchestrator.spec.load import load_spec, parse_overrides
 from workers.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,9 +4,9 @@ import shlex
 
 import pytest
 
-from orchestrator import submit
-from orchestrator.spec import load_spec, parse_overrides
-from orchestrator.storage import SweepPaths, resolve_storage, sweep_names
+from orchestrator.spec.load import load_spec, parse_overrides
+from orchestrator.spec.storage import SweepPaths, resolve_storage, sweep_names
+from orchestrator.submission import submit
 from tests.helpers import ROOT
 from workers.errors import UserError
 
@@ -45,7 +45,7 @@ def test_runtime_env_uploads_the_folder_and_orch_as_py_modules(monkeypatch, tmp_
 
 
 def test_files_the_spec_names_must_travel_with_it(tmp_path, monkeypatch):
-    from orchestrator.upload import upload_files
+    from orchestrator.submission.upload import upload_files
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "words.txt").write_text("teapot\nlighthouse\n")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import submit
-from orchestrator.upload import (
+from orchestrator.submission import submit
+from orchestrator.submission.upload import (
     describe_upload,
     looks_secret,
     parse_env,

@@ -17,9 +17,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from orchestrator.plots import reliability_png
-from orchestrator.space import STUDY_TRIAL, active, planned_epochs, short_names, stage
-from orchestrator.spec import Dimension
+from orchestrator.spec.schema import Dimension
+from orchestrator.spec.space import (
+    PER_CELL,
+    STUDY_TRIAL,
+    active,
+    planned_epochs,
+    short_names,
+    stage,
+)
+from orchestrator.tracking.plots import reliability_png
 from workers.config import REPORTED_METRICS, TrialConfig
 from workers.messages import CELLS, CHECKPOINT, FINAL, CellResult, TrialRequest, is_final
 from workers.protocol import Cell
@@ -30,8 +37,6 @@ INACTIVE_TAG = "orch.inactive"  # searched settings this configuration never sam
 CELL_TAG = "orch.cell"
 STOPPED_BY = "stopped_by"  # why a configuration ended before its last epoch
 TIME_BUDGET = "time budget"
-# settings a protocol replaces per cell: logged on cell runs, not on configuration runs
-PER_CELL = ("data.dataset", "train.seed")
 # what only a trial's last report adds; its validation metrics repeat its last epoch's
 FINAL_ONLY = ("test_", "cost_", "pool_new_class_overlap")
 

@@ -9,8 +9,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from orchestrator.links import compare_link, run_link, runs_link
-from orchestrator.results import SweepResult, TrialRecord
+from orchestrator.selection.results import SweepResult, TrialRecord
+from orchestrator.tracking.links import compare_link, run_link, runs_link
 
 WIDTH = 120  # the terminal report's widest line, unless --wide
 BASE_TO_NEW = (("hm", "hm"), ("ece", "ece"), ("base_acc", "base"), ("new_acc", "new"))

@@ -14,13 +14,13 @@ import dataclasses
 import math
 import time
 
-from orchestrator.callbacks import mlflow_callback
-from orchestrator.progress import progress_callback
-from orchestrator.results import SweepResult
-from orchestrator.runs import TRIAL_ID_TAG, TrialRuns, epoch_metrics
-from orchestrator.spec import Spec
-from orchestrator.storage import SweepPaths
-from orchestrator.tuner import STOP_REQUESTED, placed_trainable
+from orchestrator.report.progress import progress_callback
+from orchestrator.search.tuner import STOP_REQUESTED, placed_trainable
+from orchestrator.selection.results import SweepResult
+from orchestrator.spec.schema import Spec
+from orchestrator.spec.storage import SweepPaths
+from orchestrator.tracking.callbacks import mlflow_callback
+from orchestrator.tracking.runs import TRIAL_ID_TAG, TrialRuns, epoch_metrics
 from workers.errors import UserError
 from workers.messages import TrialRequest, is_final
 

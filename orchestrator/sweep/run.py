@@ -10,12 +10,15 @@ from pathlib import Path
 
 import yaml
 
-from orchestrator.callbacks import mlflow_callback
-from orchestrator.fill import fill_feature_cache
-from orchestrator.plots import plot_sweep
-from orchestrator.progress import progress_callback
-from orchestrator.refit import RefitInterrupted, refit_selected
-from orchestrator.results import (
+from orchestrator.report.progress import progress_callback
+from orchestrator.report.summary import description, duration
+from orchestrator.search.tuner import (
+    build_tuner,
+    check_cluster_fits,
+    ray_init,
+    stopped_early,
+)
+from orchestrator.selection.results import (
     JOURNAL_TAG,
     SEARCHED_TAG,
     SELECTED_PREFIX,
@@ -23,18 +26,15 @@ from orchestrator.results import (
     collect,
     tag_selection,
 )
-from orchestrator.runs import TIME_BUDGET, TrialRuns, log_missing
-from orchestrator.space import short_names
-from orchestrator.spec import Spec
-from orchestrator.storage import SweepPaths, resolve_storage, sweep_names
-from orchestrator.summary import description, duration
-from orchestrator.tracking import check_reachable, resolve_uri, shown_uri, tracking_errors
-from orchestrator.tuner import (
-    build_tuner,
-    check_cluster_fits,
-    ray_init,
-    stopped_early,
-)
+from orchestrator.spec.schema import Spec
+from orchestrator.spec.space import short_names
+from orchestrator.spec.storage import SweepPaths, resolve_storage, sweep_names
+from orchestrator.sweep.fill import fill_feature_cache
+from orchestrator.sweep.refit import RefitInterrupted, refit_selected
+from orchestrator.tracking.callbacks import mlflow_callback
+from orchestrator.tracking.plots import plot_sweep
+from orchestrator.tracking.runs import TIME_BUDGET, TrialRuns, log_missing
+from orchestrator.tracking.uri import check_reachable, resolve_uri, shown_uri, tracking_errors
 from workers.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -215,7 +215,7 @@ def run_sweep(
     runs = open_runs(spec, paths, uri, resume=resume)
     budget = None
     if spec.sweep.search.time_budget_s:
-        from orchestrator.budget import TimeBudget
+        from orchestrator.search.budget import TimeBudget
 
         budget = TimeBudget(spec.sweep.search.time_budget_s)
     callbacks = [

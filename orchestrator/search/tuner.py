@@ -16,13 +16,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.spec import Spec
-from orchestrator.storage import SweepPaths
+from orchestrator.spec.schema import Spec
+from orchestrator.spec.storage import SweepPaths
 from workers.errors import UserError
 from workers.messages import ReplayRequest, TrialRequest
 
 if TYPE_CHECKING:
-    from orchestrator.budget import TimeBudget
+    from orchestrator.search.budget import TimeBudget
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def create_scheduler(spec: Spec):
             reduction_factor=asha.reduction_factor,
         )
     if search.scheduler == "moasha":
-        from orchestrator.moasha import MultiObjectiveAsha
+        from orchestrator.search.moasha import MultiObjectiveAsha
 
         return MultiObjectiveAsha(
             spec.sweep.objectives,
@@ -178,7 +178,7 @@ def build_tuner(
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
     from ray.tune.search import ConcurrencyLimiter
 
-    from orchestrator.search import SweepSearch
+    from orchestrator.search.searcher import SweepSearch
 
     search = spec.sweep.search
     trainable = placed_trainable(spec)

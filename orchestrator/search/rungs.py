@@ -1,6 +1,6 @@
 """Successive halving's rung decisions, on one objective (ASHA) or on several (MOASHA).
 
-Pure functions: ``orchestrator.moasha``'s Ray Tune scheduler decides with them, and
+Pure functions: ``orchestrator.search.moasha``'s Ray Tune scheduler decides with them, and
 ``bench/search_efficiency.py`` simulates both schedulers with them (``asha_continues`` is Ray
 Tune's own ``_Bracket`` rule, restated).
 
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from orchestrator.pareto import Point, ranked
+from orchestrator.selection.pareto import Point, ranked
 
 
 def milestones(grace_period: int, reduction_factor: float, max_t: int) -> list[int]:

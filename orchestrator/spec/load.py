@@ -1,170 +1,27 @@
-"""Spec files: YAML turned into typed, validated objects at the edge.
-
-A spec has the trial's sections (``model``, ``data``, ``prompt``, ``method``, ``train``: the
-fixed values of every trial), the ``protocol`` (the cells, datasets x seeds, that score each
-configuration) and the sweep's (``search``, ``space``, ``objectives``, ``selection``,
-``resources``, ``tracking``, ``storage``). Every error names the file and the key path.
+"""Loading a spec file: YAML and ``--set`` overrides turned into a :class:`Spec`, every error
+naming the file and the key path, and the checks that need more than one section at once.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ValidationError
 
-from orchestrator.selection import Objective, SelectionRule
+from orchestrator.spec.schema import (
+    SECTIONS,
+    SWEEP_SECTIONS,
+    TRIAL_SECTIONS,
+    Dimension,
+    Spec,
+    SweepSections,
+    trial_paths,
+)
 from workers.config import TrialConfig
 from workers.errors import ConfigError, did_you_mean
 from workers.protocol import Protocol
-
-TRIAL_SECTIONS = ("model", "data", "prompt", "method", "train")
-SWEEP_SECTIONS = (
-    "search",
-    "space",
-    "objectives",
-    "selection",
-    "resources",
-    "tracking",
-    "storage",
-    "replay",
-)
-SECTIONS = (*TRIAL_SECTIONS, "protocol", *SWEEP_SECTIONS)
-SAMPLERS = ("tpe", "nsga2", "gp", "random", "grid")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Dimension(_Strict):
-    """One search dimension: a range (``low``/``high``), ``choices``, or a fixed ``value``."""
-
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    step: float | None = None
-    int_: bool = Field(False, alias="int")
-    choices: list[Any] | None = None
-    value: Any = None
-    when: dict[str, Any] | None = None  # only sampled when these trial paths have these values
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> Dimension:
-        kinds = [
-            self.low is not None or self.high is not None,
-            self.choices is not None,
-            self.value is not None,
-        ]
-        if sum(kinds) != 1:
-            raise ValueError("give exactly one of low/high, choices or value")
-        if kinds[0]:
-            if self.low is None or self.high is None:
-                raise ValueError("a range needs both low and high")
-            if self.low > self.high:
-                raise ValueError(
-                    f"low <= high must hold, but got (low={self.low}, high={self.high})"
-                )
-            if self.log and self.low <= 0:
-                raise ValueError(f"log=true needs low > 0, but got low={self.low}")
-        if self.choices is not None and not self.choices:
-            raise ValueError("choices must not be empty")
-        return self
-
-    @property
-    def kind(self) -> str:
-        return (
-            "range" if self.low is not None else "choices" if self.choices is not None else "fixed"
-        )
-
-
-class NamedPoint(_Strict):
-    name: str
-    values: dict[str, Any]
-
-
-class Asha(_Strict):
-    """ASHA's settings; moasha shares its rungs (grace period, reduction factor) and ranks on
-    the objectives instead of ``metric``."""
-
-    metric: str = "hm"
-    mode: Literal["max", "min"] = "max"
-    grace_period: int = Field(2, ge=1)
-    reduction_factor: float = Field(2.0, gt=1)
-
-
-class Search(_Strict):
-    num_trials: int = Field(12, ge=1)
-    max_concurrent: int = Field(2, ge=1)
-    sampler: Literal["tpe", "nsga2", "gp", "random", "grid"] = "tpe"
-    # moasha: ASHA that ranks a rung on every objective by non-dominated sorting
-    scheduler: Literal["none", "asha", "moasha"] = "none"
-    asha: Asha = Asha()
-    seed: int = 0
-    max_failures: int = Field(1, ge=0)  # retries of a failed trial
-    # wall seconds after which the sweep ends: running trials are stopped, none started
-    time_budget_s: float | None = Field(None, gt=0)
-    points_to_evaluate: list[NamedPoint] = []
-
-
-class Resources(_Strict):
-    cpu: float = Field(1.0, gt=0)
-    gpu: float = Field(0.0, ge=0)
-
-
-class Tracking(_Strict):
-    uri: str | None = None  # None: sqlite:///<cwd>/mlflow.db
-    experiment: str = "orch"
-
-
-class Storage(_Strict):
-    """Ray Tune's experiment storage. On a cluster every node must reach the same one: a bucket
-    (``s3://``, ``gs://``) or a folder on a shared disk, declared with ``shared: true``."""
-
-    path: str | None = None  # None: ./orch_runs
-    shared: bool = False
-
-
-class Replay(_Strict):
-    """Serve a table's recorded reports instead of training (``orch table`` makes tables):
-    each trial replays the recorded configuration nearest the searcher's point."""
-
-    table: str | None = None  # a Parquet table; None: train for real
-    # seconds waited per recorded second (0: none; the recorded seconds are still summed)
-    time_scale: float = Field(0.0, ge=0)
-
-
-class SweepSections(_Strict):
-    search: Search = Search()
-    space: dict[str, Dimension] = {}
-    objectives: list[Objective] = [
-        Objective(metric="hm", mode="max"),
-        Objective(metric="ece", mode="min"),
-    ]
-    selection: SelectionRule = SelectionRule()
-    resources: Resources = Resources()
-    tracking: Tracking = Tracking()
-    storage: Storage = Storage()
-    replay: Replay = Replay()
-
-    @property
-    def objective_names(self) -> list[str]:
-        return [o.metric for o in self.objectives]
-
-
-@dataclass(frozen=True)
-class Spec:
-    path: Path
-    trial: TrialConfig  # the fixed part of every trial
-    protocol: Protocol  # the cells each configuration is scored over
-    sweep: SweepSections
-    raw: dict  # the resolved YAML (overrides applied), logged as an artifact
-
-
-def trial_paths() -> list[str]:
-    return list(TrialConfig().flat())
 
 
 def split_pair(pair: str, flag: str, form: str) -> tuple[str, str]:

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.selection import Objective, SelectionRule, select
+from orchestrator.selection.rule import Objective, SelectionRule, select
 
 SEARCHED_TAG = "orch.searched"  # on the sweep's run: the searched settings' short names
 JOURNAL_TAG = "orch.optuna_journal"  # on the sweep's run: the Optuna study's journal file

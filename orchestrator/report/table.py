@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from orchestrator.storage import STATE_FILE, is_uri, resolve_storage
+from orchestrator.spec.storage import STATE_FILE, is_uri, resolve_storage
 from workers.errors import ConfigError
 from workers.messages import CELLS, TrialRequest, is_final
 from workers.table import RecordedConfiguration, RecordedReport, write_table

@@ -9,10 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from orchestrator.links import compare_link, runs_link, ui_base
-from orchestrator.results import SweepResult, collect
-from orchestrator.selection import Objective, SelectionRule
-from orchestrator.summary import (
+from orchestrator.report.summary import (
     WIDTH,
     duration,
     front_columns,
@@ -22,7 +19,10 @@ from orchestrator.summary import (
     spread_note,
     text_table,
 )
-from orchestrator.tracking import check_reachable, resolve_uri, shown_uri
+from orchestrator.selection.results import SweepResult, collect
+from orchestrator.selection.rule import Objective, SelectionRule
+from orchestrator.tracking.links import compare_link, runs_link, ui_base
+from orchestrator.tracking.uri import check_reachable, resolve_uri, shown_uri
 from workers.errors import TrackingError
 
 

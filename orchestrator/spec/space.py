@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from orchestrator.spec import Dimension, Spec
+from orchestrator.spec.schema import Dimension, Spec
 from workers.config import TrialConfig
 from workers.errors import ConfigError
 
@@ -24,6 +24,8 @@ CONSTANTS_ATTR = "orch_constants"  # and its values that are not search dimensio
 STUDY_TRIAL = "study_trial"
 # short names that are not the path's last part ('lam' reads as a typo of lambda)
 SHORT_NAMES = {"method.lam": "lambda", "method.lam_kg": "lambda_kg"}
+# settings a protocol replaces per cell: logged on cell runs, never a configuration's own
+PER_CELL = ("data.dataset", "train.seed")
 
 
 def short_names(paths: Iterable[str]) -> dict[str, str]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from workers.messages import ReliabilityDiagram
 
 if TYPE_CHECKING:
-    from orchestrator.results import SweepResult, TrialRecord
+    from orchestrator.selection.results import SweepResult, TrialRecord
 
 DPI = 150
 SPLITS = {"val": "validation", "test": "test"}

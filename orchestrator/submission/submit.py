@@ -20,11 +20,11 @@ from pathlib import Path
 
 import orchestrator
 import workers
-from orchestrator.spec import Spec
-from orchestrator.storage import SHARED_SCHEMES, is_uri
-from orchestrator.tracking import DATABASE_SCHEMES, shown_uri
-from orchestrator.upload import UPLOAD_EXCLUDES
-from orchestrator.validate import setting_values
+from orchestrator.spec.schema import Spec
+from orchestrator.spec.storage import SHARED_SCHEMES, is_uri
+from orchestrator.submission.upload import UPLOAD_EXCLUDES
+from orchestrator.sweep.validate import setting_values
+from orchestrator.tracking.uri import DATABASE_SCHEMES, shown_uri
 from workers.errors import ClusterError, JobFailed, UserError
 
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")

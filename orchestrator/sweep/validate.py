@@ -9,8 +9,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from orchestrator.spec import Spec
-from orchestrator.tracking import check_reachable, resolve_uri, shown_uri
+from orchestrator.spec.schema import Spec
+from orchestrator.tracking.uri import check_reachable, resolve_uri, shown_uri
 from workers.errors import DataError, SetupError, UserError
 from workers.paths import default_data_root
 
@@ -193,7 +193,7 @@ def validate(
         f"{spec.sweep.search.num_trials} trials of {len(cells)} cell(s) each"
     ]
     if spec.sweep.replay.table:  # a replay reads no data and loads no model
-        from orchestrator.replay import ReplaySpace
+        from orchestrator.search.replay import ReplaySpace
 
         checked.append(ReplaySpace.from_spec(spec).check())
         if meanwhile is not None:

@@ -21,8 +21,9 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
-from orchestrator.replay import ReplaySpace
-from orchestrator.space import (
+from orchestrator.search.replay import ReplaySpace
+from orchestrator.spec.schema import Spec
+from orchestrator.spec.space import (
     CONSTANTS_ATTR,
     POINT_ATTR,
     STUDY_TRIAL,
@@ -30,7 +31,6 @@ from orchestrator.space import (
     grid,
     short_names,
 )
-from orchestrator.spec import Spec
 from workers.messages import REPLAY, is_final, searched
 
 RAY_TRIAL_ATTR = "ray_trial_id"  # on each Optuna trial: the Ray trial (and MLflow tag) it is

@@ -21,9 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.runs import PER_CELL
-from orchestrator.space import active
-from orchestrator.spec import Dimension, Spec
+from orchestrator.spec.schema import Dimension, Spec
+from orchestrator.spec.space import PER_CELL, active
 from workers.config import TrialConfig
 from workers.errors import ConfigError
 from workers.table import Table, read_table

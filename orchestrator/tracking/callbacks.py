@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from orchestrator.runs import TIME_BUDGET, TrialRuns, result_step, trial_number
-from orchestrator.tracking import tracking_errors
+from orchestrator.tracking.runs import TIME_BUDGET, TrialRuns, result_step, trial_number
+from orchestrator.tracking.uri import tracking_errors
 from workers.messages import TrialRequest, is_final
 
 if TYPE_CHECKING:
-    from orchestrator.budget import TimeBudget
+    from orchestrator.search.budget import TimeBudget
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from orchestrator.selection import dominates
+from orchestrator.selection.rule import dominates
 
 Point = Sequence[float]
 

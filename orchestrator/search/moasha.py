@@ -4,7 +4,7 @@ ASHA ranks a rung on one metric, so with HM and ECE it must pick one and ignore 
 MOASHA (Schmucker et al., 2021; Syne Tune's reference design) ranks it on all of them by
 non-dominated sorting: at each rung (``grace_period * reduction_factor ** k`` reports) a
 trial goes on only if it is among the best ``1/reduction_factor`` of the trials that reached
-that rung, itself included, by front and then crowding distance (``orchestrator.rungs``).
+that rung, itself included, by front and then crowding distance (``orchestrator.search.rungs``).
 A stopped trial reaches the Optuna study as PRUNED, as under ASHA.
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 from ray.tune.schedulers.trial_scheduler import FIFOScheduler, TrialScheduler
 
-from orchestrator.rungs import milestones, moasha_continues
-from orchestrator.selection import Objective
+from orchestrator.search.rungs import milestones, moasha_continues
+from orchestrator.selection.rule import Objective
 
 
 class MultiObjectiveAsha(FIFOScheduler):

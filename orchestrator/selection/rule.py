@@ -19,8 +19,8 @@ class Objective(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    metric: str
-    mode: Literal["max", "min"]
+    metric: str  # a metric the protocol reports (hm, ece, base_acc, ...)
+    mode: Literal["max", "min"]  # whether more of it is better
 
     def __str__(self) -> str:
         return f"{self.metric}:{self.mode}"
@@ -80,14 +80,15 @@ class SelectionRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # how one configuration is picked from the front
     rule: Literal["constrained", "knee"] = "constrained"
     # what configurations are validated on: the real new classes' validation images (what
     # papers do) or pseudo-new classes held out of the base classes, then a refit (leak-free)
     split: Literal["val", "pseudo_new"] = "val"
-    metric: str = "hm"
-    mode: Literal["max", "min"] = "max"
-    bound_metric: str = "ece"
-    bound: float = 10.0
+    metric: str = "hm"  # what constrained maximises (or minimises)
+    mode: Literal["max", "min"] = "max"  # whether more of it is better
+    bound_metric: str = "ece"  # what constrained bounds
+    bound: float = 10.0  # the largest bound_metric a selected configuration may have
 
     def describe(self) -> str:
         if self.rule == "knee":

@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from orchestrator.runs import error_line, trial_label, trial_number
-from orchestrator.space import active, planned_epochs, short_names, stage
-from orchestrator.spec import Dimension
-from orchestrator.summary import duration
+from orchestrator.report.summary import duration
+from orchestrator.spec.schema import Dimension
+from orchestrator.spec.space import active, planned_epochs, short_names, stage
+from orchestrator.tracking.runs import error_line, trial_label, trial_number
 from workers.messages import TrialRequest, is_final
 
 if TYPE_CHECKING:
-    from orchestrator.budget import TimeBudget
+    from orchestrator.search.budget import TimeBudget
 
 STAGES = {0: "no training", 1: "prompt", 2: "weights"}
 

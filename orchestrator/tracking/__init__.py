@@ -1,0 +1,8 @@
+"""Where results are written for people to compare: MLflow's location, the runs a sweep
+leaves (a run per configuration, one per cell), the callback that writes them, links into
+the UI, and the plots logged as artifacts.
+
+Owns: ``uri`` (where MLflow is, checked before a sweep starts), ``runs``, ``callbacks``,
+``links``, ``plots``.
+May import: selection, spec, search.
+"""
