@@ -49,12 +49,14 @@ from optuna.trial import TrialState  # noqa: E402
 
 from orchestrator.search.replay import ReplaySpace  # noqa: E402
 from orchestrator.search.rungs import asha_continues, milestones, moasha_continues  # noqa: E402
+from orchestrator.search.sampling import CONSTANTS_ATTR, POINT_ATTR, SpaceSampler  # noqa: E402
 from orchestrator.search.searcher import create_sampler  # noqa: E402
 from orchestrator.selection.pareto import hypervolume  # noqa: E402
 from orchestrator.selection.rule import select  # noqa: E402
-from orchestrator.spec.load import load_spec  # noqa: E402
-from orchestrator.spec.schema import Spec  # noqa: E402
-from orchestrator.spec.space import CONSTANTS_ATTR, POINT_ATTR, SpaceSampler, short_names  # noqa: E402
+from orchestrator.spec.load import (
+    Spec,  # noqa: E402
+    load_spec,  # noqa: E402
+)
 from workers.messages import is_final  # noqa: E402
 from workers.table import RecordedConfiguration, Table, read_table  # noqa: E402
 
@@ -135,7 +137,7 @@ def simulate(job: tuple[str, str, str, str, int, float]) -> dict:
         directions=["maximize" if o.mode == "max" else "minimize" for o in objectives],
         sampler=create_sampler(spec),
     )
-    names = short_names(spec.sweep.space)
+    names = spec.space.names
     paths = {name: path for path, name in names.items()}
     for point in spec.sweep.search.points_to_evaluate:
         values = {names[k]: v for k, v in point.values.items() if k in spec.sweep.space}

@@ -22,8 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from orchestrator.report.summary import duration
-from orchestrator.spec.schema import Dimension
-from orchestrator.spec.space import active, planned_epochs, short_names, stage
+from orchestrator.spec.space import SearchSpace, planned_epochs, stage
 from orchestrator.tracking.runs import error_line, trial_label, trial_number
 from workers.messages import TrialRequest, is_final
 
@@ -31,15 +30,6 @@ if TYPE_CHECKING:
     from orchestrator.search.budget import TimeBudget
 
 STAGES = {0: "no training", 1: "prompt", 2: "weights"}
-
-
-def settings_text(request: TrialRequest) -> str:
-    """``w=0.97 d=1.68 lambda=1.54 ...``: what the searcher decided, by short name."""
-    parts = []
-    for path, value in request.overrides.items():
-        text = f"{value:.3g}" if isinstance(value, float) else str(value)
-        parts.append(f"{short_names([path])[path]}={text}")
-    return " ".join(parts) or "the spec's fixed settings"
 
 
 @dataclass
@@ -61,7 +51,7 @@ class ProgressView:
     def __init__(
         self,
         total: int,
-        space: Mapping[str, Dimension],
+        space: SearchSpace,
         *,
         stream: TextIO | None = None,
         live: bool | None = None,
@@ -71,8 +61,8 @@ class ProgressView:
     ) -> None:
         self.total = total
         self.shown = [*objectives, "ece"][:2]  # the two metrics shown: the first objectives
-        self.space = dict(space)
-        self.names = short_names(space)  # searched path -> short name: the table's columns
+        self.space = space
+        self.names = space.names  # searched path -> short name: the table's columns
         self.stream = stream or sys.stdout
         self.live = self.stream.isatty() if live is None else live
         self.clock = clock
@@ -88,17 +78,19 @@ class ProgressView:
             return self.rows[key]
         cfg = request.config()
         flat = cfg.flat()
+        unsampled = set(self.space.unsampled(flat))
         values = {  # what the configuration sampled: a setting it did not has no value
             self.names[p]: f"{v:.3g}" if isinstance(v, float) else str(v)
             for p, v in request.overrides.items()
-            if p in self.space and active(self.space[p], flat)
+            if p in self.space and p not in unsampled
         }
         plan = request.protocol.plan  # class-incremental: every session trains its epochs
         sessions = plan.sessions + 1 if plan is not None else 1
         row = Row(trial_label(request.point, number), values, planned_epochs(flat) * sessions)
         row.status = "RUNNING"
         self.rows[key] = row
-        self.emit(f"{self.prefix(row)} started: {settings_text(request)}", permanent=False)
+        settings = self.space.describe(request.overrides) or "the spec's fixed settings"
+        self.emit(f"{self.prefix(row)} started: {settings}", permanent=False)
         return row
 
     def epoch(self, key: str, epoch: int, cfg_stage: int, hm: float, ece: float) -> None:
@@ -191,7 +183,7 @@ class ProgressView:
 
 def progress_callback(
     total: int,
-    space: Mapping[str, Dimension] | None = None,
+    space: SearchSpace | None = None,
     budget: TimeBudget | None = None,
     *,
     max_failures: int = 0,
@@ -204,7 +196,7 @@ def progress_callback(
 
     class Progress(Callback):
         def __init__(self) -> None:
-            self.view = ProgressView(total, space or {}, objectives=objectives)
+            self.view = ProgressView(total, space or SearchSpace(), objectives=objectives)
 
         def _start(self, trial):
             return self.view.start(

@@ -21,7 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.spec.schema import Dimension, Spec
+from orchestrator.spec.load import Spec
+from orchestrator.spec.schema import Dimension
 from orchestrator.spec.space import PER_CELL, active
 from workers.config import TrialConfig
 from workers.errors import ConfigError
@@ -50,7 +51,7 @@ class ReplaySpace:
     def __init__(self, spec: Spec, table: Table) -> None:
         self.spec = spec
         self.table = table
-        self.space = dict(spec.sweep.space)
+        self.space = spec.space
         base = TrialConfig.from_dict(dict(table.trial))
         self.recorded = [
             base.with_overrides(dict(c.overrides)).flat() for c in table.configurations

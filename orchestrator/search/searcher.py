@@ -22,15 +22,9 @@ from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
 from orchestrator.search.replay import ReplaySpace
-from orchestrator.spec.schema import Spec
-from orchestrator.spec.space import (
-    CONSTANTS_ATTR,
-    POINT_ATTR,
-    STUDY_TRIAL,
-    SpaceSampler,
-    grid,
-    short_names,
-)
+from orchestrator.search.sampling import CONSTANTS_ATTR, POINT_ATTR, SpaceSampler, grid
+from orchestrator.spec.load import Spec
+from orchestrator.spec.space import STUDY_TRIAL
 from workers.messages import REPLAY, is_final, searched
 
 RAY_TRIAL_ATTR = "ray_trial_id"  # on each Optuna trial: the Ray trial (and MLflow tag) it is
@@ -103,8 +97,7 @@ def create_sampler(spec: Spec) -> optuna.samplers.BaseSampler:
         return SearchedTrialsOnly(optuna.samplers.GPSampler(seed=seed))
     if search.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    space = spec.sweep.space
-    return optuna.samplers.GridSampler(grid(space, short_names(space)), seed=seed)
+    return optuna.samplers.GridSampler(grid(spec.space, spec.space.names), seed=seed)
 
 
 def journal_storage(path: Path) -> JournalStorage:
@@ -142,8 +135,7 @@ class SweepSearch(OptunaSearch):
         with warnings.catch_warnings():  # "experimental" since Optuna 3.2, and still there
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             searcher._ot_study.set_metric_names([o.metric for o in objectives])
-        space = spec.sweep.space
-        names = short_names(space)
+        space, names = spec.space, spec.space.names
         searcher._names = {name: path for path, name in names.items()}
         searcher._replay = ReplaySpace.from_spec(spec) if spec.sweep.replay.table else None
         for point in spec.sweep.search.points_to_evaluate:

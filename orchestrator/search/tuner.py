@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.spec.schema import Spec
+from orchestrator.spec.load import Spec
 from orchestrator.spec.storage import SweepPaths
 from workers.errors import UserError
 from workers.messages import ReplayRequest, TrialRequest
@@ -72,7 +72,7 @@ def cache_fill_requests(spec: Spec) -> list[TrialRequest]:
         "train.seed": list(dict.fromkeys(c.seed for c in cells)),
     }
     for key in ("train.seed", "method.outlier_vocab"):
-        dim = spec.sweep.space.get(key)
+        dim = spec.space.get(key)
         if dim is not None and dim.kind == "choices":
             varying[key] = list(dim.choices)
     for point in spec.sweep.search.points_to_evaluate:

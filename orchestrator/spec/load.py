@@ -4,6 +4,7 @@ naming the file and the key path, and the checks that need more than one section
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +16,23 @@ from orchestrator.spec.schema import (
     SWEEP_SECTIONS,
     TRIAL_SECTIONS,
     Dimension,
-    Spec,
     SweepSections,
     trial_paths,
 )
+from orchestrator.spec.space import SearchSpace
 from workers.config import TrialConfig
 from workers.errors import ConfigError, did_you_mean
 from workers.protocol import Protocol
+
+
+@dataclass(frozen=True)
+class Spec:
+    path: Path
+    trial: TrialConfig  # the fixed part of every trial
+    protocol: Protocol  # the cells each configuration is scored over
+    sweep: SweepSections
+    space: SearchSpace  # sweep.space as one object: dimensions, short names, conditions
+    raw: dict  # the resolved YAML (overrides applied), logged as an artifact
 
 
 def split_pair(pair: str, flag: str, form: str) -> tuple[str, str]:
@@ -132,7 +143,8 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> Spec
     _check_sweep(path, trial, sweep, protocol)
     _check_protocol(path, protocol, sweep)
     _check_overridden_by_protocol(path, raw, overrides or {}, protocol)
-    return Spec(path=path, trial=trial, protocol=protocol, sweep=sweep, raw=raw)
+    space = SearchSpace(sweep.space)
+    return Spec(path=path, trial=trial, protocol=protocol, sweep=sweep, space=space, raw=raw)
 
 
 # what a protocol kind optimises and selects on when the spec does not say

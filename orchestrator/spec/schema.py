@@ -8,15 +8,12 @@ configuration) and the sweep's (``search``, ``space``, ``objectives``, ``selecti
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from orchestrator.selection.rule import Objective, SelectionRule
 from workers.config import TrialConfig
-from workers.protocol import Protocol
 
 TRIAL_SECTIONS = ("model", "data", "prompt", "method", "train")
 SWEEP_SECTIONS = (
@@ -151,15 +148,6 @@ class SweepSections(_Strict):
     @property
     def objective_names(self) -> list[str]:
         return [o.metric for o in self.objectives]
-
-
-@dataclass(frozen=True)
-class Spec:
-    path: Path
-    trial: TrialConfig  # the fixed part of every trial
-    protocol: Protocol  # the cells each configuration is scored over
-    sweep: SweepSections
-    raw: dict  # the resolved YAML (overrides applied), logged as an artifact
 
 
 def trial_paths() -> list[str]:

@@ -1,4 +1,4 @@
-"""The spec's search space as an Optuna define-by-run function, its grid, and its names.
+"""The spec's search space as one object: its dimensions, short names and conditions.
 
 Dimensions are sampled in spec order; one with ``when`` is sampled only when the values
 decided so far (fixed spec values, a named point's constants, earlier dimensions) match. A
@@ -10,15 +10,12 @@ Every searched dimension has a short name (``method.lam`` -> ``lambda``, ``train
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from orchestrator.spec.schema import Dimension, Spec
+from orchestrator.spec.schema import Dimension
 from workers.config import TrialConfig
-from workers.errors import ConfigError
 
-POINT_ATTR = "orch_point"  # user attribute carrying a named point's name
-CONSTANTS_ATTR = "orch_constants"  # and its values that are not search dimensions
 # in a trial's Ray config: its Optuna trial number, "#3" in the report as "Trial 3" in
 # optuna-dashboard
 STUDY_TRIAL = "study_trial"
@@ -68,65 +65,36 @@ def active(dim: Dimension, values: Mapping[str, Any]) -> bool:
     return not dim.when or all(values.get(k) == v for k, v in dim.when.items())
 
 
-def suggest(
-    trial,
-    space: Mapping[str, Dimension],
-    fixed: Mapping[str, Any],
-    names: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    """Sample every active dimension on ``trial`` (an Optuna trial), each under its name in
-    ``names`` (default: its path). -> {trial path: value}"""
-    names = names or {}
-    values = dict(fixed)
-    chosen: dict[str, Any] = {}
-    for key, dim in space.items():
-        if not active(dim, values):
-            continue
-        name = names.get(key, key)
-        if dim.kind == "fixed":
-            value = dim.value
-        elif dim.kind == "choices":
-            value = trial.suggest_categorical(name, dim.choices)
-        elif dim.int_:
-            value = trial.suggest_int(
-                name, int(dim.low), int(dim.high), step=int(dim.step or 1), log=dim.log
-            )
-        else:
-            value = trial.suggest_float(name, dim.low, dim.high, step=dim.step, log=dim.log)
-        values[key] = chosen[key] = value
-    return chosen
+class SearchSpace(Mapping[str, Dimension]):
+    """The sweep's searched dimensions (trial path -> ``Dimension``, in spec order), their
+    short names and their conditions. Built once, when the spec is loaded (``Spec.space``),
+    and carried to the searcher, the MLflow runs, the progress lines and the sweep's tags, so
+    that each names a setting the same way and skips the same unsampled ones."""
 
+    def __init__(self, dims: Mapping[str, Dimension] | None = None) -> None:
+        self._dims = dict(dims or {})
+        self.names = short_names(self._dims)  # searched path -> short name
 
-class SpaceSampler:
-    """The define-by-run function OptunaSearch calls per trial (a class: Ray pickles it with
-    the searcher's state). A named point's constants decide its conditional dimensions."""
+    def __getitem__(self, path: str) -> Dimension:
+        return self._dims[path]
 
-    def __init__(self, spec: Spec) -> None:
-        self.fixed = spec.trial.flat()
-        self.space = dict(spec.sweep.space)
-        self.names = short_names(self.space)
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dims)
 
-    def __call__(self, trial) -> None:
-        constants = dict(trial.user_attrs.get(CONSTANTS_ATTR, {}))
-        suggest(trial, self.space, {**self.fixed, **constants}, self.names)
+    def __len__(self) -> int:
+        return len(self._dims)
 
+    def name(self, path: str) -> str:
+        """A setting's short name: a searched one's, or any other path's by the same rule."""
+        return self.names.get(path) or short_names([path])[path]
 
-def grid(
-    space: Mapping[str, Dimension], names: Mapping[str, str] | None = None
-) -> dict[str, list[Any]]:
-    """Every dimension's values for Optuna's GridSampler (ranges need a ``step``), keyed by
-    the names the sampler's trials use (default: the paths)."""
-    names = names or {}
-    values = {}
-    for key, dim in space.items():
-        name = names.get(key, key)
-        if dim.kind == "choices":
-            values[name] = list(dim.choices)
-        elif dim.kind == "range":
-            if not dim.step:
-                raise ConfigError(f"space.{key}: the grid sampler needs choices or a step")
-            count = int(round((dim.high - dim.low) / dim.step)) + 1
-            values[name] = [dim.low + i * dim.step for i in range(count)]
-            if dim.int_:
-                values[name] = [int(v) for v in values[name]]
-    return values
+    def unsampled(self, values: Mapping[str, Any]) -> list[str]:
+        """The searched paths a configuration of these trial settings (by path) does not
+        sample: a conditional dimension whose condition fails, or every dimension of a
+        configuration that trains nothing."""
+        return [path for path, dim in self._dims.items() if not active(dim, values)]
+
+    def describe(self, overrides: Mapping[str, Any]) -> str:
+        """``w=0.97 d=1.68 lambda=1.54``: a configuration's own settings, by short name."""
+        shown = (f"{v:.3g}" if isinstance(v, float) else str(v) for v in overrides.values())
+        return " ".join(f"{self.name(p)}={v}" for p, v in zip(overrides, shown, strict=True))

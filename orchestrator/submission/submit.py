@@ -20,7 +20,7 @@ from pathlib import Path
 
 import orchestrator
 import workers
-from orchestrator.spec.schema import Spec
+from orchestrator.spec.load import Spec
 from orchestrator.spec.storage import SHARED_SCHEMES, is_uri
 from orchestrator.submission.upload import UPLOAD_EXCLUDES
 from orchestrator.sweep.validate import setting_values

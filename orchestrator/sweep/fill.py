@@ -22,7 +22,7 @@ from pathlib import Path
 
 from orchestrator.report.summary import duration
 from orchestrator.search.tuner import cache_fill_requests, fill, planned_fill
-from orchestrator.spec.schema import Spec
+from orchestrator.spec.load import Spec
 from workers.errors import UserError
 from workers.messages import TrialRequest
 from workers.paths import ASSET_DIR, cache_dir, default_data_root

@@ -17,7 +17,7 @@ import time
 from orchestrator.report.progress import progress_callback
 from orchestrator.search.tuner import STOP_REQUESTED, placed_trainable
 from orchestrator.selection.results import SweepResult
-from orchestrator.spec.schema import Spec
+from orchestrator.spec.load import Spec
 from orchestrator.spec.storage import SweepPaths
 from orchestrator.tracking.callbacks import mlflow_callback
 from orchestrator.tracking.runs import TRIAL_ID_TAG, TrialRuns, epoch_metrics

@@ -26,8 +26,7 @@ from orchestrator.selection.results import (
     collect,
     tag_selection,
 )
-from orchestrator.spec.schema import Spec
-from orchestrator.spec.space import short_names
+from orchestrator.spec.load import Spec
 from orchestrator.spec.storage import SweepPaths, resolve_storage, sweep_names
 from orchestrator.sweep.fill import fill_feature_cache
 from orchestrator.sweep.refit import RefitInterrupted, refit_selected
@@ -55,7 +54,7 @@ def sweep_paths(spec: Spec, storage: str, *, resume: bool) -> SweepPaths:
 
 
 def start_parent(client, spec: Spec, paths: SweepPaths, experiment_id: str) -> str:
-    names = short_names(spec.sweep.space)
+    names = spec.space.names
     run = client.create_run(
         experiment_id,
         run_name=paths.name,
@@ -100,7 +99,7 @@ def open_runs(spec: Spec, paths: SweepPaths, uri: str, *, resume: bool) -> Trial
             parent_run_id=parent, tracking_uri=shown_uri(uri), experiment=name, spec=str(spec.path)
         )
     objectives = [o.metric for o in spec.sweep.objectives]
-    return TrialRuns(uri, experiment_id, parent, objectives, spec.sweep.space)
+    return TrialRuns(uri, experiment_id, parent, objectives, spec.space)
 
 
 def gather(
@@ -222,7 +221,7 @@ def run_sweep(
         mlflow_callback(runs, budget),
         progress_callback(
             spec.sweep.search.num_trials,
-            spec.sweep.space,
+            spec.space,
             budget,
             max_failures=spec.sweep.search.max_failures,
             objectives=spec.sweep.objective_names,

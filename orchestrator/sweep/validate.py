@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from orchestrator.spec.schema import Spec
+from orchestrator.spec.load import Spec
 from orchestrator.tracking.uri import check_reachable, resolve_uri, shown_uri
 from workers.errors import DataError, SetupError, UserError
 from workers.paths import default_data_root
@@ -51,7 +51,7 @@ def setting_values(spec: Spec, path: str) -> set:
     """Every value a setting can take in the sweep: fixed, searched (a range's corners), or
     given by a named point."""
     values = {spec.trial.flat()[path]}
-    dim = spec.sweep.space.get(path)
+    dim = spec.space.get(path)
     if dim is not None:
         values |= set(dim.choices or []) if dim.kind == "choices" else set()
         values |= {dim.low, dim.high} if dim.kind == "range" else set()
@@ -189,7 +189,7 @@ def validate(
     importing torch): ``orch sweep`` starts Ray there, which writes nothing of the user's."""
     cells = spec.protocol.cells(spec.trial)
     checked = [
-        f"spec {spec.path}: {len(spec.sweep.space)} search dimensions, "
+        f"spec {spec.path}: {len(spec.space)} search dimensions, "
         f"{spec.sweep.search.num_trials} trials of {len(cells)} cell(s) each"
     ]
     if spec.sweep.replay.table:  # a replay reads no data and loads no model

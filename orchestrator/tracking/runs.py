@@ -13,19 +13,10 @@ import json
 import math
 import tempfile
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from orchestrator.spec.schema import Dimension
-from orchestrator.spec.space import (
-    PER_CELL,
-    STUDY_TRIAL,
-    active,
-    planned_epochs,
-    short_names,
-    stage,
-)
+from orchestrator.spec.space import PER_CELL, STUDY_TRIAL, SearchSpace, planned_epochs, stage
 from orchestrator.tracking.plots import reliability_png
 from workers.config import REPORTED_METRICS, TrialConfig
 from workers.messages import CELLS, CHECKPOINT, FINAL, CellResult, TrialRequest, is_final
@@ -58,21 +49,12 @@ def trial_label(point: str | None, number: int | str | None) -> str:
     return point or (f"#{number}" if number not in (None, "") else "?")
 
 
-def inactive(request: TrialRequest, space: Mapping[str, Dimension]) -> list[str]:
-    """The searched paths this configuration did not sample (a conditional dimension whose
-    condition failed, or any dimension of a configuration that trains nothing)."""
-    values = request.config().flat()
-    return [path for path, dim in space.items() if not active(dim, values)]
-
-
-def trial_params(
-    request: TrialRequest, space: Mapping[str, Dimension] | None = None
-) -> dict[str, Any]:
+def trial_params(request: TrialRequest, space: SearchSpace | None = None) -> dict[str, Any]:
     """Every fixed setting under its path, every sampled one under its short name, and the
     protocol. A searched setting the configuration did not sample is left out, as in the
     Optuna study: no value stands for it."""
-    space = space or {}
-    names, skipped = short_names(space), set(inactive(request, space))
+    space = space or SearchSpace()
+    names, skipped = space.names, set(space.unsampled(request.config().flat()))
     cells = request.cells()
     params = {}
     for path, value in request.config().flat().items():
@@ -89,14 +71,12 @@ def trial_params(
     return params
 
 
-def run_name(request: TrialRequest, number: int | None = None) -> str:
+def run_name(request: TrialRequest, space: SearchSpace, number: int | None = None) -> str:
     """``#3 w=0.97 d=1.68 ...`` or ``coop: w=0 lambda=0 ...``: what the searcher decided."""
-    values = []
-    for path, value in request.overrides.items():
-        text = f"{value:.3g}" if isinstance(value, float) else str(value)
-        values.append(f"{short_names([path])[path]}={text}")
     label = trial_label(request.point, number)
-    return f"{label}{':' if request.point else ''} " + (" ".join(values) or "fixed")
+    return f"{label}{':' if request.point else ''} " + (
+        space.describe(request.overrides) or "fixed"
+    )
 
 
 def epoch_metrics(result: dict[str, Any]) -> dict[str, float]:
@@ -148,14 +128,14 @@ class TrialRuns:
         experiment_id: str,
         parent_run_id: str,
         objectives: list[str],
-        space: Mapping[str, Dimension] | None = None,
+        space: SearchSpace | None = None,
     ) -> None:
         from mlflow.tracking import MlflowClient
 
         self.uri = uri
         self.experiment_id, self.parent_run_id = experiment_id, parent_run_id
         self.objectives = objectives  # a configuration whose objective is not finite failed
-        self.space = dict(space or {})  # the sweep's searched dimensions
+        self.space = space or SearchSpace()  # the sweep's searched dimensions
         self.client = MlflowClient(tracking_uri=uri)
 
     def children(self, trial_id: str | None = None) -> dict:
@@ -169,11 +149,11 @@ class TrialRuns:
         return {r.data.tags[TRIAL_ID_TAG]: r for r in found if TRIAL_ID_TAG in r.data.tags}
 
     def create(self, trial_id: str, request: TrialRequest, number: int | None = None) -> str:
-        skipped = short_names(self.space)
-        skipped = [skipped[path] for path in inactive(request, self.space)]
+        unsampled = self.space.unsampled(request.config().flat())
+        skipped = [self.space.names[path] for path in unsampled]
         run = self.client.create_run(
             self.experiment_id,
-            run_name=run_name(request, number),
+            run_name=run_name(request, self.space, number),
             tags={
                 "mlflow.parentRunId": self.parent_run_id,
                 TRIAL_ID_TAG: trial_id,

@@ -5,15 +5,18 @@ import re
 
 from orchestrator.report.progress import ProgressView
 from orchestrator.spec.schema import Dimension
+from orchestrator.spec.space import SearchSpace
 from workers.config import TrialConfig
 from workers.messages import TrialRequest
 
-SPACE = {
-    "method.w": Dimension(low=0, high=10),
-    "method.d": Dimension(low=0, high=2, when={"method.mixture": True}),
-    "method.outlier_vocab": Dimension(choices=["random_words", "wordnet_near_ood"]),
-    "method.resample_every": Dimension(choices=["step", "epoch"]),
-}
+SPACE = SearchSpace(
+    {
+        "method.w": Dimension(low=0, high=10),
+        "method.d": Dimension(low=0, high=2, when={"method.mixture": True}),
+        "method.outlier_vocab": Dimension(choices=["random_words", "wordnet_near_ood"]),
+        "method.resample_every": Dimension(choices=["step", "epoch"]),
+    }
+)
 LONG = {
     "method.w": 6.4589,
     "method.d": 0.8752,

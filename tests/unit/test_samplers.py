@@ -4,9 +4,9 @@ switches them all off."""
 import optuna
 import pytest
 
+from orchestrator.search.sampling import CONSTANTS_ATTR, POINT_ATTR, SpaceSampler
 from orchestrator.search.searcher import create_sampler
 from orchestrator.spec.load import load_spec
-from orchestrator.spec.space import CONSTANTS_ATTR, POINT_ATTR, SpaceSampler, short_names
 from tests.helpers import ROOT
 
 COCOA = ROOT / "search_spaces" / "cocoa.yaml"
@@ -16,7 +16,7 @@ def study_after(sampler, spec, trials: int) -> tuple[optuna.Study, optuna.Trial]
     """The spec's named points, then searched trials, as the sweep asks them; -> the study
     and the next trial asked."""
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
-    names = short_names(spec.sweep.space)
+    names = spec.space.names
     for point in spec.sweep.search.points_to_evaluate:
         values = {names[k]: v for k, v in point.values.items() if k in spec.sweep.space}
         attrs = {POINT_ATTR: point.name, CONSTANTS_ATTR: dict(point.values)}
@@ -35,7 +35,7 @@ def test_a_zero_shot_point_leaves_the_relative_sampler_every_searched_dimension(
     # the zero_shot point trains no epoch: none of the space is active for it
     study, trial = study_after(create_sampler(spec), spec, trials=6)
     assert study.trials[1].params == {}
-    searched = set(short_names(spec.sweep.space).values())
+    searched = set(spec.space.names.values())
     assert set(create_sampler(spec).infer_relative_search_space(study, trial)) == searched
     # the bare sampler models the intersection with that empty point: nothing, ever
     bare = {"gp": optuna.samplers.GPSampler, "nsga2": optuna.samplers.NSGAIISampler}[name]

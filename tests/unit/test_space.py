@@ -1,9 +1,10 @@
 import optuna
 import pytest
 
+from orchestrator.search.sampling import SpaceSampler, grid, suggest
 from orchestrator.spec.load import load_spec
 from orchestrator.spec.schema import Dimension
-from orchestrator.spec.space import SpaceSampler, grid, planned_epochs, short_names, suggest
+from orchestrator.spec.space import SearchSpace, planned_epochs, short_names
 from tests.unit.test_spec import COCOA
 from workers.errors import ConfigError
 
@@ -135,3 +136,37 @@ def test_planned_epochs_mirror_the_data_planes_count(overrides):
 def test_grid_keys_follow_the_names_the_trials_use():
     space = {"train.lr": Dimension(low=0.1, high=0.2, step=0.1)}
     assert grid(space, short_names(space)) == {"lr": [0.1, 0.2]}
+
+
+def test_the_loaded_spec_carries_one_space_whose_names_every_reader_uses():
+    import io
+
+    from orchestrator.report.progress import ProgressView
+    from orchestrator.search.sampling import SpaceSampler
+    from orchestrator.tracking.runs import run_name, trial_params
+    from workers.messages import TrialRequest
+
+    spec = load_spec(COCOA)
+    space = spec.space
+    assert list(space) == list(spec.sweep.space) and space.names == short_names(spec.sweep.space)
+    assert SpaceSampler(spec).space is space  # built once, carried: not rebuilt per reader
+    overrides = {"method.lam": 1.5, "method.w": 2.0}
+    request = TrialRequest(spec.trial, overrides, protocol=spec.protocol)
+    assert run_name(request, space, 3) == "#3 lambda=1.5 w=2"
+    assert {"lambda", "w"} <= set(trial_params(request, space))
+    view = ProgressView(1, space, stream=io.StringIO(), live=False)
+    assert view.start("t", 3, request).settings["lambda"] == "1.5"
+
+
+def test_the_space_names_colliding_paths_by_their_paths_everywhere():
+    space = SearchSpace({"train.lr": Dimension(low=0.1, high=0.2), "x.lr": Dimension(value=1)})
+    assert space.names == {"train.lr": "train.lr", "x.lr": "x.lr"}
+    # describe (run names, progress lines) says what the space says, not a name of its own
+    assert space.describe({"train.lr": 0.15, "method.w": 2.0}) == "train.lr=0.15 w=2"
+
+
+def test_the_space_knows_what_a_configuration_left_unsampled():
+    space = SearchSpace(SPACE)
+    assert space.unsampled({"method.mixture": False, "train.epochs": 5}) == ["method.d"]
+    assert space.unsampled({"method.mixture": True, "train.epochs": 5}) == []
+    assert space.unsampled({"train.epochs": 0, "method.mixture": False}) == list(SPACE)
