@@ -53,10 +53,7 @@ from orchestrator.search.sampling import CONSTANTS_ATTR, POINT_ATTR, SpaceSample
 from orchestrator.search.searcher import create_sampler  # noqa: E402
 from orchestrator.selection.pareto import hypervolume  # noqa: E402
 from orchestrator.selection.rule import select  # noqa: E402
-from orchestrator.spec.load import (
-    Spec,  # noqa: E402
-    load_spec,  # noqa: E402
-)
+from orchestrator.spec.load import Spec, load_spec  # noqa: E402
 from workers.messages import is_final  # noqa: E402
 from workers.table import RecordedConfiguration, Table, read_table  # noqa: E402
 

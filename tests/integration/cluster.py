@@ -145,7 +145,7 @@ class RayCluster(NamedTuple):
     dashboard: str  # http://127.0.0.1:PORT
     temp_dirs: list[Path]  # each node's, its logs under session_*/logs
     address: str  # the head's GCS, 127.0.0.1:PORT, for `orch sweep --address`
-    nodes: list[subprocess.Popen]  # head, then the second node: each in its own session
+    nodes: list[subprocess.Popen]  # the head, then the other nodes: each in its own session
 
 
 def _ray_start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
@@ -159,9 +159,10 @@ def _ray_start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
 
 
 @contextmanager
-def ray_cluster(folder: Path, token: str | None):
-    """A head and a second node, each a `ray start` with its own temp dir (as two machines
-    would have), one CPU each; token auth on with ``token``, off without one."""
+def ray_cluster(folder: Path, token: str | None, *, nodes: int = 2, cpus: int = 1):
+    """A head and ``nodes - 1`` more nodes, each a `ray start` with its own temp dir (as
+    separate machines would have) and ``cpus`` logical CPUs; token auth on with ``token``,
+    off without one."""
     gcs_port, dashboard_port = free_port(), free_port()
     env = {
         **os.environ,
@@ -173,11 +174,12 @@ def ray_cluster(folder: Path, token: str | None):
     env.pop("RAY_AUTH_TOKEN", None)
     if token:
         env["RAY_AUTH_TOKEN"] = token
-    nodes = []
+    started: list[subprocess.Popen] = []
+    # short temp dirs: Ray's unix socket paths must stay under ~100 characters
+    temp_dirs = [Path(f"/tmp/orch-head-{gcs_port}")]
+    temp_dirs += [Path(f"/tmp/orch-node{i or ''}-{gcs_port}") for i in range(nodes - 1)]
     try:
-        # short temp dirs: Ray's unix socket paths must stay under ~100 characters
-        head_dir = Path(f"/tmp/orch-head-{gcs_port}")
-        nodes.append(
+        started.append(
             _ray_start(
                 [
                     "--head",
@@ -185,8 +187,8 @@ def ray_cluster(folder: Path, token: str | None):
                     f"--port={gcs_port}",
                     "--dashboard-host=127.0.0.1",
                     f"--dashboard-port={dashboard_port}",
-                    "--num-cpus=1",
-                    f"--temp-dir={head_dir}",
+                    f"--num-cpus={cpus}",
+                    f"--temp-dir={temp_dirs[0]}",
                 ],
                 env,
                 folder / "ray-head.log",
@@ -196,26 +198,26 @@ def ray_cluster(folder: Path, token: str | None):
         auth = {"Authorization": f"Bearer {token}"} if token else {}
         version = urllib.request.Request(dashboard + "/api/version", headers=auth)
         wait_for(lambda: urllib.request.urlopen(version, timeout=2).status == 200, "ray head")
-        worker_dir = Path(f"/tmp/orch-node-{gcs_port}")
-        nodes.append(
-            _ray_start(
-                [
-                    f"--address=127.0.0.1:{gcs_port}",
-                    "--node-ip-address=127.0.0.1",
-                    "--num-cpus=1",
-                    f"--temp-dir={worker_dir}",
-                ],
-                env,
-                folder / "ray-node.log",
+        for i, temp in enumerate(temp_dirs[1:]):
+            started.append(
+                _ray_start(
+                    [
+                        f"--address=127.0.0.1:{gcs_port}",
+                        "--node-ip-address=127.0.0.1",
+                        f"--num-cpus={cpus}",
+                        f"--temp-dir={temp}",
+                    ],
+                    env,
+                    folder / f"ray-node{i or ''}.log",
+                )
             )
-        )
-        wait_for(lambda: _alive_nodes(gcs_port, env) == 2, "second ray node")
-        yield RayCluster(dashboard, [head_dir, worker_dir], f"127.0.0.1:{gcs_port}", nodes)
+        wait_for(lambda: _alive_nodes(gcs_port, env) == nodes, f"{nodes} ray nodes")
+        yield RayCluster(dashboard, temp_dirs, f"127.0.0.1:{gcs_port}", started)
     finally:
-        for node in reversed(nodes):
+        for node in reversed(started):
             stop_group(node)
-        for temp in (f"/tmp/orch-head-{gcs_port}", f"/tmp/orch-node-{gcs_port}"):
-            subprocess.run(["rm", "-rf", temp], check=False)
+        for temp in temp_dirs:
+            subprocess.run(["rm", "-rf", str(temp)], check=False)
 
 
 def _alive_nodes(gcs_port: int, env: dict) -> int:
