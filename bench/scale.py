@@ -131,11 +131,13 @@ def sweep(
     resume: bool = False,
     kill_at: int | None = None,
     count_runs=None,
+    cells: str = "final",
 ) -> tuple[float, float, int, subprocess.Popen]:
     """One `orch sweep --replay` driver. -> (wall s, driver CPU s, peak RSS, the process)"""
     argv = [sys.executable, "-m", "orchestrator.cli", "sweep", str(SPEC), "--replay", str(table),
             "--time-scale", str(time_scale), "--address", address, "--tracking-uri", uri,
-            *ray_overrides(n, slots, EXPERIMENT), *(["--resume"] if resume else [])]  # fmt: skip
+            *ray_overrides(n, slots, EXPERIMENT, cells),
+            *(["--resume"] if resume else [])]  # fmt: skip
     log = open(folder / ("resume.log" if resume else "sweep.log"), "w")
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT)}
     began = time.monotonic()
@@ -170,10 +172,11 @@ def measure(label: str, n: int, args, folder: Path, tracking: str, kill: bool) -
         wall, cpu, peak, proc = sweep(
             folder, table, cluster.address, server.uri, n, slots, args.time_scale,
             kill_at=kill_at, count_runs=lambda: configurations_logged(client),
+            cells=args.cell_metrics,
         )  # fmt: skip
         if kill:
             more = sweep(folder, table, cluster.address, server.uri, n, slots, args.time_scale,
-                         resume=True)  # fmt: skip
+                         resume=True, cells=args.cell_metrics)  # fmt: skip
             wall, cpu, peak, proc = wall + more[0], cpu + more[1], max(peak, more[2]), more[3]
         if proc.returncode != 0:
             tail = (folder / ("resume.log" if kill else "sweep.log")).read_text()[-3000:]
@@ -218,12 +221,13 @@ def print_table(runs: list[Run]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, nargs="+", default=[100, 300, 1000])
-    parser.add_argument("--sqlite", type=int, nargs="*", default=[100])
-    parser.add_argument("--kill", type=int, nargs="*", default=[300])
+    parser.add_argument("--sqlite", type=int, nargs="*", default=[100], help="none: --sqlite")
+    parser.add_argument("--kill", type=int, nargs="*", default=[300], help="none: --kill")
     parser.add_argument("--nodes", type=int, default=4)
     parser.add_argument("--cpus", type=int, default=4)
     parser.add_argument("--epoch-seconds", type=float, default=60.0)
     parser.add_argument("--time-scale", type=float, default=0.01)
+    parser.add_argument("--cell-metrics", choices=["final", "every_epoch"], default="final")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="orch-scale-"))

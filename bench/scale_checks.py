@@ -33,9 +33,11 @@ def cell_overrides(datasets=DATASETS, seeds=SEEDS) -> list[str]:
             "--set", f"protocol.seeds=[{','.join(map(str, seeds))}]"]  # fmt: skip
 
 
-def ray_overrides(n: int, slots: int, experiment: str) -> list[str]:
-    """The sweep: ``n`` configurations, ``slots`` at once, ASHA, over 33 cells."""
+def ray_overrides(n: int, slots: int, experiment: str, cells: str = "final") -> list[str]:
+    """The sweep: ``n`` configurations, ``slots`` at once, ASHA, over 33 cells, the cell
+    runs written as ``cells`` says (``tracking.cell_metrics``)."""
     return [*cell_overrides(), "--set", f"search.num_trials={n}",
+            "--set", f"tracking.cell_metrics={cells}",
             "--set", f"search.max_concurrent={slots}", "--set", "search.scheduler=asha",
             "--set", "search.sampler=random", "--set", f"tracking.experiment={experiment}",
             "--set", "search.max_failures=2"]  # fmt: skip
@@ -112,6 +114,10 @@ def synthetic_table(path: Path, n: int, epoch_seconds: float, *, seed: int = 0) 
         trial = study.ask()
         define(trial)
         overrides = {paths[name]: value for name, value in trial.params.items()}
+        if i < 2:  # the first two at the ranges' ends: the table covers the space it replays
+            for key, dim in spec.space.items():
+                if key in overrides and dim.kind == "range":
+                    overrides[key] = type(overrides[key])(dim.low if i == 0 else dim.high)
         reports = _reports(overrides, spec, epoch_seconds, rng)
         configurations.append(RecordedConfiguration(overrides, None, f"synthetic{i}", reports))
     return write_table(path, configurations, trial=spec.trial.to_dict(),

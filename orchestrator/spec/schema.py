@@ -112,6 +112,9 @@ class Resources(_Strict):
 class Tracking(_Strict):
     uri: str | None = None  # None: sqlite:///<cwd>/mlflow.db
     experiment: str = "orch"  # the MLflow experiment the runs go to
+    # every_epoch: each cell run gets every epoch's metrics; final: a cell run is written
+    # once, when its configuration ends (at 33 cells, a tenth of the writes)
+    cell_metrics: Literal["every_epoch", "final"] = "every_epoch"
 
 
 class Storage(_Strict):

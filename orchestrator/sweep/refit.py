@@ -62,7 +62,10 @@ def refit_selected(spec: Spec, runs: TrialRuns, paths: SweepPaths, result: Sweep
     if chosen is None or f"{PREFIX}test_hm" in chosen.metrics:
         return
     request = refit_request(paths, chosen.tags[TRIAL_ID_TAG])
-    refit_runs = TrialRuns(runs.uri, runs.experiment_id, chosen.run_id, runs.objectives, runs.space)
+    refit_runs = TrialRuns(
+        runs.uri, runs.experiment_id, chosen.run_id, runs.objectives, runs.space,
+        cell_epochs=runs.cell_epochs,
+    )  # fmt: skip
     _drop_unfinished(refit_runs)
     cells = len(request.cells())
     print(f"refitting the selected configuration on all base classes ({cells} cell(s))...")

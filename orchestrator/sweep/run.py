@@ -30,9 +30,9 @@ from orchestrator.spec.load import Spec
 from orchestrator.spec.storage import SweepPaths, resolve_storage, sweep_names
 from orchestrator.sweep.fill import fill_feature_cache
 from orchestrator.sweep.refit import RefitInterrupted, refit_selected
-from orchestrator.tracking.callbacks import mlflow_callback
+from orchestrator.tracking.callbacks import log_missing, mlflow_callback
 from orchestrator.tracking.plots import plot_sweep
-from orchestrator.tracking.runs import TIME_BUDGET, TrialRuns, log_missing
+from orchestrator.tracking.runs import TIME_BUDGET, TrialRuns
 from orchestrator.tracking.uri import check_reachable, resolve_uri, shown_uri, tracking_errors
 from workers.errors import UserError
 
@@ -99,7 +99,8 @@ def open_runs(spec: Spec, paths: SweepPaths, uri: str, *, resume: bool) -> Trial
             parent_run_id=parent, tracking_uri=shown_uri(uri), experiment=name, spec=str(spec.path)
         )
     objectives = [o.metric for o in spec.sweep.objectives]
-    return TrialRuns(uri, experiment_id, parent, objectives, spec.space)
+    cell_epochs = spec.sweep.tracking.cell_metrics == "every_epoch"
+    return TrialRuns(uri, experiment_id, parent, objectives, spec.space, cell_epochs=cell_epochs)
 
 
 def gather(

@@ -129,6 +129,8 @@ class TrialRuns:
         parent_run_id: str,
         objectives: list[str],
         space: SearchSpace | None = None,
+        *,
+        cell_epochs: bool = True,
     ) -> None:
         from mlflow.tracking import MlflowClient
 
@@ -136,6 +138,7 @@ class TrialRuns:
         self.experiment_id, self.parent_run_id = experiment_id, parent_run_id
         self.objectives = objectives  # a configuration whose objective is not finite failed
         self.space = space or SearchSpace()  # the sweep's searched dimensions
+        self.cell_epochs = cell_epochs  # cells get every epoch (else their last result only)
         self.client = MlflowClient(tracking_uri=uri)
 
     def children(self, trial_id: str | None = None) -> dict:
@@ -177,7 +180,12 @@ class TrialRuns:
         )
         return {r.data.tags[CELL_TAG]: r for r in found if CELL_TAG in r.data.tags}
 
-    def create_cell(self, config_run_id: str, request: TrialRequest, cell: Cell) -> str:
+    def create_cell(
+        self, config_run_id: str, cell: Cell, metrics: list | None = None, tags: dict | None = None
+    ) -> str:
+        """A cell's run, its params and its first ``metrics`` (and ``tags``) in two requests."""
+        from mlflow.entities import Param, RunTag
+
         run = self.client.create_run(
             self.experiment_id,
             run_name=f"{cell.dataset} seed {cell.seed}",
@@ -188,8 +196,9 @@ class TrialRuns:
                 "seed": str(cell.seed),
             },
         )
-        self.client.log_param(run.info.run_id, "data.dataset", cell.dataset)
-        self.client.log_param(run.info.run_id, "train.seed", cell.seed)
+        params = [Param("data.dataset", cell.dataset), Param("train.seed", str(cell.seed))]
+        extra = [RunTag(k, v) for k, v in (tags or {}).items()]
+        self.client.log_batch(run.info.run_id, metrics=metrics or [], params=params, tags=extra)
         return run.info.run_id
 
     def log_result(
@@ -209,12 +218,26 @@ class TrialRuns:
         validation metrics only where they are not the last epoch's already. With
         ``cfg`` (the configuration's), each epoch also gets ``stage`` (1 prompt, 2 weights).
         """
+        batch = self.metric_batch(run_id, result, skip, step=step, cfg=cfg)
+        if batch:  # one request per result, not one per metric
+            self.client.log_batch(run_id, metrics=batch)
+
+    def metric_batch(
+        self,
+        run_id: str | None,
+        result: dict[str, Any],
+        skip: set | None = None,
+        *,
+        step: int | None = None,
+        cfg: TrialConfig | None = None,
+    ) -> list:
+        """``log_result``'s metrics, unsent; ``run_id`` None: a run that has none yet."""
         from mlflow.entities import Metric
 
         step = result_step(result) if step is None else step
         metrics = epoch_metrics(result)
         if is_final(result):  # its validation metrics where its last epoch left other ones
-            logged = self.client.get_run(run_id).data.metrics
+            logged = self.client.get_run(run_id).data.metrics if run_id else {}
             metrics = {
                 k: v
                 for k, v in metrics.items()
@@ -227,13 +250,11 @@ class TrialRuns:
             if cfg is not None:
                 metrics["stage"] = float(stage(cfg, step))
         now = int(time.time() * 1000)
-        batch = [
+        return [
             Metric(key, value, now, step)
             for key, value in metrics.items()
             if value == value and (key, step) not in (skip or ())
         ]
-        if batch:  # one request per result, not one per metric
-            self.client.log_batch(run_id, metrics=batch)
 
     def log_cells(
         self,
@@ -243,18 +264,24 @@ class TrialRuns:
         cell_runs: dict[str, str],
         *,
         replay: bool = False,
+        tags: dict[str, str] | None = None,
     ) -> None:
         """Each cell's numbers of one result into its own run, made on first sight;
-        ``cell_runs`` (cell key -> run id) is updated in place."""
+        ``cell_runs`` (cell key -> run id) is updated in place. ``tags`` go on the runs made
+        here. With ``cell_epochs`` off, only a configuration's last result reaches its cells
+        (``finish`` hands it over)."""
         step, final = result_step(result), is_final(result)
+        cfg = request.config()  # once: building it validates the whole trial
         for cell in cell_results(result):
             run_id = cell_runs.get(cell.cell.key)
-            if run_id is None:
-                run_id = self.create_cell(config_run_id, request, cell.cell)
-                cell_runs[cell.cell.key] = run_id
-            skip = self.logged_points(run_id) if replay else None
             metrics = {**cell.metrics, FINAL: int(final)}
-            self.log_result(run_id, metrics, skip, step=step, cfg=request.config())
+            if run_id is None:
+                batch = self.metric_batch(None, metrics, step=step, cfg=cfg)
+                run_id = self.create_cell(config_run_id, cell.cell, batch, tags)
+                cell_runs[cell.cell.key] = run_id
+                continue
+            skip = self.logged_points(run_id) if replay else None
+            self.log_result(run_id, metrics, skip, step=step, cfg=cfg)
 
     def last_step(self, run_id: str) -> int:
         """The highest step of the run's first objective in MLflow (-1: none yet)."""
@@ -282,18 +309,32 @@ class TrialRuns:
         """
         cells = self.cells(run_id)
         if not is_final(result):
+            from mlflow.entities import RunTag
+
+            stopped = {
+                STOPPED_BY: stopped_by,
+                **({"pruned": "true"} if stopped_by == "pruned" else {}),
+            }
+            if not self.cell_epochs:  # its cells' only record: the last result, stopped
+                made: dict[str, str] = {}
+                self.log_cells(run_id, request, result, made, tags=stopped)
+                for cell_run in made.values():
+                    self.client.set_terminated(cell_run, status="KILLED")
             for run in [*cells.values(), None]:
                 target = run.info.run_id if run else run_id
-                self.client.set_tag(target, STOPPED_BY, stopped_by)
-                if stopped_by == "pruned":
-                    self.client.set_tag(target, "pruned", "true")
+                self.client.log_batch(target, tags=[RunTag(k, v) for k, v in stopped.items()])
                 self.client.set_terminated(target, status="KILLED")
             return
+        if not self.cell_epochs and not cells:
+            made = {}
+            self.log_cells(run_id, request, result, made)
+            cells = self.cells(run_id)
         self.client.set_tag(run_id, "node", result.get("node", "unknown"))
         self._artifacts(run_id, request, checkpoint)
+        cfg = request.config()
         for cell in cell_results(result):
             if cell.cell.key in cells:
-                self._cell_artifacts(cells[cell.cell.key].info.run_id, request, cell)
+                self._cell_artifacts(cells[cell.cell.key].info.run_id, cfg, cell)
                 self.client.set_terminated(cells[cell.cell.key].info.run_id, status="FINISHED")
         bad = [m for m in self.objectives if not math.isfinite(_reported(result, m, math.nan))]
         if bad:
@@ -318,10 +359,10 @@ class TrialRuns:
             (Path(folder) / "error.txt").write_text(text)
             self.client.log_artifact(run_id, str(Path(folder) / "error.txt"))
 
-    def _cell_artifacts(self, run_id: str, request: TrialRequest, cell: CellResult) -> None:
+    def _cell_artifacts(self, run_id: str, cfg: TrialConfig, cell: CellResult) -> None:
         with tempfile.TemporaryDirectory() as folder:
             out = Path(folder)
-            config = cell.cell.config(request.config()).to_dict()
+            config = cell.cell.config(cfg).to_dict()
             (out / "trial_config.json").write_text(json.dumps(config, indent=2))
             for split in dict.fromkeys(d.split for d in cell.reliability):
                 diagrams = [d for d in cell.reliability if d.split == split]
@@ -340,40 +381,3 @@ class TrialRuns:
                             (Path(ckpt) / CHECKPOINT).read_bytes()
                         )
             self.client.log_artifacts(run_id, str(out))
-
-
-def log_missing(runs: TrialRuns, experiment_path: str, *, stopped_by: str = "pruned") -> int:
-    """Write to MLflow whatever Ray holds for the sweep's trials and MLflow lacks: runs never
-    created, epochs never logged, runs never finished (a trial stopped before its end is
-    tagged ``stopped_by``). Returns how many runs it touched."""
-    from ray.tune import ExperimentAnalysis
-
-    analysis = ExperimentAnalysis(experiment_path)
-    existing = runs.children()
-    touched = 0
-    for trial in analysis.trials:
-        found = existing.get(trial.trial_id)
-        if found is not None and found.info.status != "RUNNING":
-            continue  # complete (finished, pruned or failed)
-        if trial.status not in ("TERMINATED", "ERROR"):
-            continue  # unfinished: an interrupted sweep, resumed later
-        if found is None and trial.status == "TERMINATED" and not trial.last_result:
-            continue  # stopped before it started (the time budget ran out): nothing to log
-        touched += 1
-        request = TrialRequest.from_ray(trial.config)
-        number = trial_number(trial)
-        run_id = found.info.run_id if found else runs.create(trial.trial_id, request, number)
-        logged = runs.logged_points(run_id) if found else set()
-        history = analysis.trial_dataframes.get(trial.trial_id)
-        cell_runs = runs.cells(run_id) if found else {}
-        cell_runs = {k: r.info.run_id for k, r in cell_runs.items()}
-        if history is not None:
-            for row in history.to_dict("records"):
-                runs.log_result(run_id, row, skip=logged, cfg=request.config())
-                runs.log_cells(run_id, request, row, cell_runs, replay=True)
-        if trial.status == "ERROR":
-            runs.fail(run_id, trial.error_file)
-        else:
-            result = trial.last_result or {}
-            runs.finish(run_id, request, result, trial.checkpoint, stopped_by=stopped_by)
-    return touched
