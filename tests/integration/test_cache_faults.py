@@ -33,7 +33,7 @@ def fill_alone(cache) -> None:
     overrides = [value for flag, value in zip(TINY[::2], TINY[1::2], strict=True)]
     code = (
         "import sys\n"
-        "from orchestrator.spec import load_spec, parse_overrides\n"
+        "from orchestrator.spec.load import load_spec, parse_overrides\n"
         "from orchestrator.search.tuner import cache_fill_requests\n"
         "from workers.trainable import fill_cache\n"
         "spec = load_spec(sys.argv[1], parse_overrides(sys.argv[2:]))\n"

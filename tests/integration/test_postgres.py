@@ -1,6 +1,6 @@
-"""PostgreSQL as MLflow's store: a real sweep straight from the driver with ``tracking.uri:
-postgresql://``, judged by the runs MLflow holds; one through an `mlflow server` backed by
-PostgreSQL, on a four-node cluster, is ``test_scale.py``'s."""
+"""PostgreSQL as MLflow's store: a real sweep through an `mlflow server` backed by a throwaway
+PostgreSQL, and straight from the driver with ``tracking.uri: postgresql://``; judged by the
+runs MLflow holds."""
 
 import os
 import time
@@ -10,7 +10,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.helpers import ROOT, assert_one_line_error, run_orch
-from tests.integration.cluster import free_port
+from tests.integration.cluster import MlflowServer, free_port
 from tests.integration.test_sweep import SPEC, TINY, cells_of, children
 
 # two configurations: the spec's named points, coop (one epoch of training) and zero_shot
@@ -33,6 +33,23 @@ def assert_sweep_in(client: MlflowClient, experiment: str = "cocoa-toyworld") ->
         assert cell.info.status == "FINISHED" and cell.data.tags["dataset"] == "toyworld"
         assert cell.data.metrics["test_hm"] == pytest.approx(kid.data.metrics["test_hm"])
     return {k.info.run_id for k in kids}
+
+
+@pytest.mark.slow
+def test_a_sweep_through_a_postgres_backed_mlflow_server(postgres, tmp_path):
+    """The cluster way: `mlflow server --backend-store-uri postgresql://...`, orch on http."""
+    server = MlflowServer(tmp_path, backend=postgres.uri).start()
+    try:
+        done = run_orch("sweep", SPEC, *SMALL, "--tracking-uri", server.uri, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-3000:]
+        client = MlflowClient(tracking_uri=server.uri)
+        through_server = assert_sweep_in(client)
+        for run_id in through_server:  # the artifacts went to the server's own folder
+            assert "trial_config.json" in {a.path for a in client.list_artifacts(run_id)}
+    finally:
+        server.stop()
+    # the runs are rows in PostgreSQL, not in the server: read them with the server gone
+    assert assert_sweep_in(MlflowClient(tracking_uri=postgres.uri)) == through_server
 
 
 @pytest.mark.slow

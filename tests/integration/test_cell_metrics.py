@@ -1,0 +1,85 @@
+"""``tracking.cell_metrics``, in a real MLflow store: with ``every_epoch`` a cell run gets each
+epoch's point; with ``final`` it is written once, when its configuration ends (finished or
+stopped by ASHA), with the same last numbers, and the callback sends it nothing before."""
+
+from types import SimpleNamespace
+
+from mlflow.tracking import MlflowClient
+
+from orchestrator.tracking.callbacks import mlflow_callback
+from orchestrator.tracking.runs import TrialRuns
+from workers.config import TrialConfig
+from workers.messages import CELLS, FINAL, TrialRequest
+from workers.protocol import Protocol
+
+PROTOCOL = Protocol(datasets=("dtd", "eurosat"), seeds=(1, 2))
+
+
+def result(epoch: int, final: bool = False) -> dict:
+    """A configuration's report over the 4 cells of PROTOCOL, as a trial makes one."""
+    cells = []
+    for dataset in PROTOCOL.datasets:
+        for seed in PROTOCOL.seeds:
+            metrics = {"hm": 60.0 + epoch + seed, "ece": 9.0 - epoch}
+            if final:
+                metrics |= {"test_hm": 58.0 + seed, "test_ece": 7.0}
+            cells.append({"dataset": dataset, "seed": seed, "metrics": metrics})
+    config = {"hm": 61.5 + epoch, "ece": 9.0 - epoch, "epoch": epoch, CELLS: cells}
+    return config | ({FINAL: 1, "test_hm": 59.5, "test_ece": 7.0} if final else {})
+
+
+def sweep_runs(tmp_path, cell_epochs: bool) -> tuple[MlflowClient, TrialRuns]:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.create_experiment("cells")
+    parent = client.create_run(experiment, tags={"orch.sweep": "s"}).info.run_id
+    return client, TrialRuns(uri, experiment, parent, ["hm", "ece"], cell_epochs=cell_epochs)
+
+
+def play(runs: TrialRuns, request: TrialRequest, epochs: int, *, finishes: bool) -> str:
+    """One trial's reports, then its end, through the sweep's own MLflow callback (the trial
+    as Tune hands it: an id, its config, its last result)."""
+    callback = mlflow_callback(runs)
+    trial = SimpleNamespace(trial_id="t", config=request.to_ray(), last_result={}, checkpoint=None)
+    reports = [result(e) for e in range(1, epochs + 1)]
+    reports += [result(epochs, final=True)] if finishes else []
+    callback.on_trial_start(0, [trial], trial)
+    for report in reports:
+        trial.last_result = report
+        callback.on_trial_result(0, [trial], trial, report)
+    callback.on_trial_complete(0, [trial], trial)
+    assert callback.lost is None  # no MLflow call failed
+    return runs.children("t")["t"].info.run_id
+
+
+def cell_runs(client: MlflowClient, runs: TrialRuns, run_id: str) -> dict:
+    return {key: client.get_run(r.info.run_id) for key, r in runs.cells(run_id).items()}
+
+
+def test_final_cells_are_written_once_with_the_last_numbers(tmp_path):
+    request = TrialRequest(TrialConfig(), {"method.w": 1.0}, protocol=PROTOCOL)
+    (tmp_path / "every").mkdir(), (tmp_path / "once").mkdir()
+    client, every = sweep_runs(tmp_path / "every", cell_epochs=True)
+    final_client, once = sweep_runs(tmp_path / "once", cell_epochs=False)
+    kept = cell_runs(client, every, play(every, request, 3, finishes=True))
+    written = cell_runs(final_client, once, play(once, request, 3, finishes=True))
+    assert set(kept) == set(written) == {"dtd/seed1", "dtd/seed2", "eurosat/seed1", "eurosat/seed2"}
+    for key, run in written.items():
+        assert run.info.status == "FINISHED" and run.data.params["data.dataset"] in key
+        assert len(final_client.get_metric_history(run.info.run_id, "hm")) == 1
+        assert len(client.get_metric_history(kept[key].info.run_id, "hm")) == 3
+        # the same last numbers either way: test metrics, and the last epoch's validation
+        assert run.data.metrics == {k: v for k, v in kept[key].data.metrics.items() if k != "stage"}
+
+
+def test_a_stopped_configurations_cells_are_written_once_and_say_so(tmp_path):
+    request = TrialRequest(TrialConfig(), {"method.w": 1.0}, protocol=PROTOCOL)
+    client, runs = sweep_runs(tmp_path, cell_epochs=False)
+    run_id = play(runs, request, 2, finishes=False)  # ASHA stopped it after epoch 2
+    cells = cell_runs(client, runs, run_id)
+    assert len(cells) == 4
+    for run in cells.values():
+        assert (run.info.status, run.data.tags["stopped_by"]) == ("KILLED", "pruned")
+        history = client.get_metric_history(run.info.run_id, "hm")
+        assert [(m.step, m.value) for m in history] == [(2, 60.0 + 2 + int(run.data.tags["seed"]))]
+    assert client.get_run(run_id).data.tags["stopped_by"] == "pruned"
