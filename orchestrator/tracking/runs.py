@@ -307,28 +307,25 @@ class TrialRuns:
         A configuration whose objective came out NaN or infinite ends FAILED with the reason
         in its ``error`` tag: it never enters the front.
         """
+        final = is_final(result)
+        stopped = {STOPPED_BY: stopped_by, **({"pruned": "true"} if stopped_by == "pruned" else {})}
         cells = self.cells(run_id)
-        if not is_final(result):
+        if not self.cell_epochs:  # its cells' only record: this last result
+            # only the cells not made yet: a driver killed halfway through this made some
+            missing = [c for c in cell_results(result) if c.cell.key not in cells]
+            if missing:
+                made: dict[str, str] = {}
+                rest = {**result, CELLS: [c.to_dict() for c in missing]}
+                self.log_cells(run_id, request, rest, made, tags=None if final else stopped)
+                cells = self.cells(run_id)
+        if not final:
             from mlflow.entities import RunTag
 
-            stopped = {
-                STOPPED_BY: stopped_by,
-                **({"pruned": "true"} if stopped_by == "pruned" else {}),
-            }
-            if not self.cell_epochs:  # its cells' only record: the last result, stopped
-                made: dict[str, str] = {}
-                self.log_cells(run_id, request, result, made, tags=stopped)
-                for cell_run in made.values():
-                    self.client.set_terminated(cell_run, status="KILLED")
             for run in [*cells.values(), None]:
                 target = run.info.run_id if run else run_id
                 self.client.log_batch(target, tags=[RunTag(k, v) for k, v in stopped.items()])
                 self.client.set_terminated(target, status="KILLED")
             return
-        if not self.cell_epochs and not cells:
-            made = {}
-            self.log_cells(run_id, request, result, made)
-            cells = self.cells(run_id)
         self.client.set_tag(run_id, "node", result.get("node", "unknown"))
         self._artifacts(run_id, request, checkpoint)
         cfg = request.config()

@@ -83,3 +83,19 @@ def test_a_stopped_configurations_cells_are_written_once_and_say_so(tmp_path):
         history = client.get_metric_history(run.info.run_id, "hm")
         assert [(m.step, m.value) for m in history] == [(2, 60.0 + 2 + int(run.data.tags["seed"]))]
     assert client.get_run(run_id).data.tags["stopped_by"] == "pruned"
+
+
+def test_a_finish_after_a_killed_driver_makes_only_the_missing_cells(tmp_path):
+    """The driver died halfway through writing a stopped configuration's cells: the resumed
+    sweep's finish makes the other cells, never a second run of one already there."""
+    request = TrialRequest(TrialConfig(), {"method.w": 1.0}, protocol=PROTOCOL)
+    client, runs = sweep_runs(tmp_path, cell_epochs=False)
+    run_id = runs.create("t", request)
+    last = result(2)
+    half = {**last, CELLS: last[CELLS][:2]}
+    runs.log_cells(run_id, request, half, {})  # what the killed driver got to write
+    runs.finish(run_id, request, last, checkpoint=None)  # the resumed sweep's
+    cells = cell_runs(client, runs, run_id)
+    assert len(cells) == 4 and len(client.search_runs([runs.experiment_id])) == 1 + 1 + 4
+    assert {run.info.status for run in cells.values()} == {"KILLED"}
+    assert {run.data.tags["stopped_by"] for run in cells.values()} == {"pruned"}
