@@ -125,7 +125,8 @@ def coop(dataset: str, seed: int, sets: dict) -> dict[str, float]:
     from workers.cells import run_protocol
     from workers.protocol import Protocol
 
-    spec = load_spec("search_spaces/trial.yaml", {**baseline_overrides("coop"), **sets})
+    trial_spec = Path(__file__).resolve().parents[1] / "search_spaces" / "trial.yaml"
+    spec = load_spec(trial_spec, {**baseline_overrides("coop"), **sets})
     result = run_protocol(spec.trial, Protocol(seeds=(seed,), datasets=(dataset,)))
     return dict(result.cells[0].metrics)
 

@@ -30,6 +30,9 @@ from workers.toyworld.family import BASE_TO_NEW, SOURCE  # noqa: E402
 
 COLUMNS = ("test_base_acc", "test_new_acc", "test_hm", "test_ece_base", "test_ece_new")
 GAPS = ("gap_base", "gap_new")  # mean confidence - accuracy on the test split, in points
+# the base-to-new methods (coop_sequential is coop outside class-incremental runs; adapter_dor
+# needs the spec's method.image_outliers)
+STUDIED = [b for b in BASELINES if b not in ("coop_sequential", "adapter_dor")]
 EXTRA = {"cocoa_mix_strings": ("cocoa_mix", {"method.outlier_vocab": "random_strings"})}
 
 
@@ -84,8 +87,9 @@ def mean(runs: list[dict], key: str) -> float:
     return statistics.mean(r[key] for r in runs)
 
 
-def properties(rows: dict[str, list[dict]]) -> list[tuple[str, bool, str]]:
-    """The issue's properties over the pooled runs (mean over seeds x datasets)."""
+def properties(rows: dict[str, list[dict]], probe: list[float] | None = None) -> list[tuple]:
+    """The toy world's paper properties over the pooled runs (mean over seeds x datasets);
+    ``probe``: the 16-shot linear probe's base accuracy per cell (``bench/toy_headroom.py``)."""
     out = []
     m = {name: {k: mean(runs, k) for k in COLUMNS + GAPS} for name, runs in rows.items()}
     if "zero_shot" in m:
@@ -93,31 +97,58 @@ def properties(rows: dict[str, list[dict]]) -> list[tuple[str, bool, str]]:
         out.append(("zero-shot ECE <= 8 on base and new",
                     z["test_ece_base"] <= 8 and z["test_ece_new"] <= 8,
                     f"{z['test_ece_base']:.1f} / {z['test_ece_new']:.1f}"))  # fmt: skip
-        out.append(("zero-shot new accuracy in [30, 85]", 30 <= z["test_new_acc"] <= 85,
+        out.append(("zero-shot new accuracy in [40, 80]", 40 <= z["test_new_acc"] <= 80,
                     f"{z['test_new_acc']:.1f}"))  # fmt: skip
+        if probe:
+            p = statistics.mean(probe)
+            out.append(("headroom: linear probe base >= zero-shot + 10",
+                        p >= z["test_base_acc"] + 10,
+                        f"{p:.1f} vs {z['test_base_acc']:.1f}"))  # fmt: skip
     if {"zero_shot", "coop"} <= m.keys():
         z, c = m["zero_shot"], m["coop"]
-        out.append(("CoOp base acc >= zero-shot + 10",
-                    c["test_base_acc"] >= z["test_base_acc"] + 10,
+        out.append(("CoOp base acc >= zero-shot + 8",
+                    c["test_base_acc"] >= z["test_base_acc"] + 8,
                     f"{c['test_base_acc']:.1f} vs {z['test_base_acc']:.1f}"))  # fmt: skip
-        out.append(("CoOp new ECE >= zero-shot + 5", c["test_ece_new"] >= z["test_ece_new"] + 5,
-                    f"{c['test_ece_new']:.1f} vs {z['test_ece_new']:.1f}"))  # fmt: skip
+        out.append(("CoOp's gap: new acc <= zero-shot - 3 or new ECE >= zero-shot + 4",
+                    c["test_new_acc"] <= z["test_new_acc"] - 3
+                    or c["test_ece_new"] >= z["test_ece_new"] + 4,
+                    f"new {c['test_new_acc']:.1f} vs {z['test_new_acc']:.1f}, "
+                    f"ECE new {c['test_ece_new']:.1f} vs {z['test_ece_new']:.1f}"))  # fmt: skip
     if {"coop", "coop_dor"} <= m.keys():
         c, d = m["coop"], m["coop_dor"]
-        out.append(("CoOp+DOR new ECE <= CoOp - 3", d["test_ece_new"] <= c["test_ece_new"] - 3,
+        out.append(("CoOp+DOR new ECE <= CoOp - 2", d["test_ece_new"] <= c["test_ece_new"] - 2,
                     f"{d['test_ece_new']:.1f} vs {c['test_ece_new']:.1f}"))  # fmt: skip
-        out.append(("CoOp+DOR base acc within 3 of CoOp",
-                    abs(d["test_base_acc"] - c["test_base_acc"]) <= 3,
+        out.append(("CoOp+DOR base acc within 2 of CoOp",
+                    abs(d["test_base_acc"] - c["test_base_acc"]) <= 2,
                     f"{d['test_base_acc']:.1f} vs {c['test_base_acc']:.1f}"))  # fmt: skip
-    if "kgcoop" in m:
-        k = m["kgcoop"]
-        out.append(("KgCoOp base under-confident (report)", k["gap_base"] < 0,
-                    f"conf - acc on base {k['gap_base']:+.1f}"))  # fmt: skip
+    if {"coop", "kgcoop"} <= m.keys():
+        c, k = m["coop"], m["kgcoop"]
+        out.append(("KgCoOp new acc >= CoOp + 2", k["test_new_acc"] >= c["test_new_acc"] + 2,
+                    f"{k['test_new_acc']:.1f} vs {c['test_new_acc']:.1f}"))  # fmt: skip
     if {"zero_shot", "coop", "cocoa_mix"} <= m.keys():
         z, c, x = m["zero_shot"], m["coop"], m["cocoa_mix"]
-        out.append(("CoCoA-Mix HM >= CoOp + 2 and >= zero-shot + 2",
-                    x["test_hm"] >= c["test_hm"] + 2 and x["test_hm"] >= z["test_hm"] + 2,
+        out.append(("CoCoA-Mix HM >= max(zero-shot, CoOp) + 2",
+                    x["test_hm"] >= max(c["test_hm"], z["test_hm"]) + 2,
                     f"{x['test_hm']:.1f} vs {c['test_hm']:.1f} / {z['test_hm']:.1f}"))  # fmt: skip
+    return out
+
+
+def probe_accuracies(
+    spec_path: str, datasets: list[str], seeds: list[int], sets: dict
+) -> list[float]:
+    """The linear probe's base test accuracy per dataset x seed, on the spec's model."""
+    from bench.toy_headroom import diagnose
+    from workers.model import create_clip
+    from workers.paths import default_data_root
+    from workers.toyworld.dataset import ensure_toy
+
+    model = load_spec(spec_path, sets).trial.model
+    clip = create_clip(model.name, pretrained=model.pretrained, checkpoint=model.checkpoint)
+    root = default_data_root()
+    out = []
+    for dataset in datasets:
+        ensure_toy(dataset, root)
+        out += [diagnose(clip, dataset, root, seed)["probe_base"] for seed in seeds]
     return out
 
 
@@ -126,7 +157,7 @@ def main() -> None:
     parser.add_argument("--spec", default="search_spaces/trial.yaml")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--datasets", nargs="+", default=list(BASE_TO_NEW))
-    parser.add_argument("--baselines", nargs="+", default=[*BASELINES, *EXTRA])
+    parser.add_argument("--baselines", nargs="+", default=[*STUDIED, *EXTRA])
     parser.add_argument("--no-cross", action="store_true", help="skip cross-dataset transfer")
     parser.add_argument("--cross-seeds", type=int, nargs="+", default=None)
     parser.add_argument("--set", action="append", default=[], help="KEY=VALUE spec override")
@@ -155,8 +186,9 @@ def main() -> None:
     for dataset, rows in per_dataset.items():
         print(f"\n### {dataset} (mean ± std over seeds)\n")
         table(rows, "method")
+    probe = probe_accuracies(args.spec, args.datasets, args.seeds, sets)
     print("\n### Properties (pooled means)\n")
-    for text, ok, value in properties(pooled):
+    for text, ok, value in properties(pooled, probe):
         print(f"- [{'x' if ok else ' '}] {text}: {value}")
     if not args.no_cross:
         from bench.toy_cross import cross_dataset_table

@@ -70,19 +70,35 @@ def test_render_is_deterministic_and_sized(toy_class):
     assert not np.array_equal(a, c)
 
 
-def test_captions_are_mostly_right_and_sometimes_partial_synonymous_or_wrong():
+def test_captions_mostly_describe_the_kind_and_use_its_name_rarely_and_loosely():
     rng = np.random.default_rng(0)
     by_char = {c: n for n, c in glyph_names().items()}
-    texts = [caption(ToyClass("shapes", "red circle"), rng, by_char) for _ in range(2000)]
-    full = sum("red circle" in t for t in texts) / len(texts)
-    assert 0.55 < full < 0.8
-    kinds = Counter(
-        "wrong" if any(w in t for w in ("orange", "pink", "brown", "hexagon", "pentagon")) else
-        "synonym" if any(w in t for w in ("crimson", "scarlet", "disc", "round")) else
-        "partial" if ("red" in t) != ("circle" in t) else "full"
-        for t in texts
-    )  # fmt: skip
-    assert all(kinds[k] > 50 for k in ("wrong", "synonym", "partial"))
+    texts = [caption(ToyClass("shapes", "red hexagon"), rng, by_char) for _ in range(4000)]
+    precise = sum(("six-sided" in t or "hex " in t or "hex." in t) for t in texts) / len(texts)
+    named = sum("hexagon" in t for t in texts) / len(texts)
+    loose = sum(("circle" in t or "pentagon" in t) for t in texts) / len(texts)
+    assert precise > 0.55  # the pixels of look-alikes are told apart in other words
+    assert 0.05 < named < 0.2  # the name is rare, and as often said of a look-alike (so that
+    assert 0.6 * named < loose < 1.6 * named  # a pair's names point between the two)
+    assert not any(("disc" in t or "round shape" in t) for t in texts)  # descriptions are exact
+    colours = Counter(t.split(" a ")[-1].split()[0] for t in texts if "red" not in t)
+    assert colours and set(colours) & {"crimson", "scarlet", "orange", "pink", "brown"}
+    glyph = [caption(ToyClass("glyphs", "letter q"), rng, by_char) for _ in range(2000)]
+    assert sum("capital q" in t for t in glyph) > 0.55 * len(glyph)
+    named, loose = (sum(any(n in t for n in names) for t in glyph) for names in
+                    (("letter q",), ("letter o", "letter d")))  # fmt: skip
+    assert 0.05 * len(glyph) < named < 0.2 * len(glyph) and 0.6 * named < loose < 1.6 * named
+
+
+def test_a_motif_pattern_shares_its_name_with_a_shape():
+    from workers.toyworld.textures import MOTIFS
+
+    textures = {c.name for c in VOCABULARY if c.domain == "textures"}
+    shapes = {c.name for c in VOCABULARY if c.domain == "shapes"}
+    shared = textures & shapes
+    assert {n.split()[1] for n in shared} == set(MOTIFS)
+    assert shared & set(FAMILY["toy_textures"].class_names)  # the benchmark holds some
+    assert not {c.name for c in FAMILY[SOURCE].classes if c.domain == "textures"} & shared
 
 
 def test_each_domain_has_its_own_phrasing():

@@ -22,7 +22,7 @@ import numpy as np
 from workers.toyworld import family, glyphs, render, shapes, textures
 from workers.toyworld.family import FAMILY, ToyDataset, render_class
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 _STAMP = ".complete.json"
 _CODE = (render, shapes, textures, glyphs, family)
 
@@ -87,8 +87,13 @@ def ensure_toy(name: str, root: str | Path, *, seed: int = 0) -> Path:
     scratch = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
     try:
         _write(dataset, scratch, seed)
-        if target.exists():
-            shutil.rmtree(target)
+        if target.exists():  # stale: moved aside first, so two processes never delete the
+            stale = Path(tempfile.mkdtemp(prefix=f".{name}-stale-", dir=root))  # same files
+            try:
+                os.rename(target, stale / "old")
+            except FileNotFoundError:  # another process moved it
+                pass
+            shutil.rmtree(stale, ignore_errors=True)
         try:
             os.rename(scratch, target)
         except OSError:  # another process published it first

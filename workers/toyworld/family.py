@@ -2,8 +2,9 @@
 
 - ``toyworld`` (shapes): 8 colours x 8 shapes ("red circle"); base shapes circle, hexagon,
   square, diamond; new shapes star, cross, triangle, arrow.
-- ``toy_textures`` (textures): 5 colours x 8 patterns ("blue stripes"); base stripes, waves,
-  checks, grid; new dots, rings, zigzags, crosshatch.
+- ``toy_textures`` (textures): 5 colours x 8 patterns ("blue stripes", "blue star": a tiled
+  star, named as the shape is); base stripes, waves, star, cross; new checks, grid, heart,
+  diamond.
 - ``toy_glyphs`` (glyphs): 36 letters and digits ("letter o", "digit zero"); base 18 letters
   (O Q D, I L T, B P R, M N W, ...), new the digits and the letters that look like them.
 - ``toy_source`` (all domains): 96 classes, the ImageNet of the toy world for cross-dataset
@@ -26,7 +27,7 @@ from PIL import Image
 from workers.toyworld.glyphs import SYMBOLS, glyph_names, render_glyph
 from workers.toyworld.render import COLOURS
 from workers.toyworld.shapes import SHAPES, render_shape
-from workers.toyworld.textures import PATTERNS, render_texture
+from workers.toyworld.textures import MOTIFS, PATTERNS, render_texture
 
 BENCHMARK_COLOURS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown")
 EXTRA_COLOURS = ("cyan", "gray", "lime", "navy")
@@ -37,9 +38,11 @@ BASE_SHAPES, NEW_SHAPES = (
     ("circle", "hexagon", "square", "diamond"),
     ("star", "cross", "triangle", "arrow"),
 )
+# Half of each texture half are motifs named by shape words: "a photo of a red star." points
+# at the shape, and only the domain's own words point at the pattern.
 BASE_PATTERNS, NEW_PATTERNS = (
-    ("stripes", "waves", "checks", "grid"),
-    ("dots", "rings", "zigzags", "crosshatch"),
+    ("stripes", "waves", "star", "cross"),
+    ("checks", "grid", "heart", "diamond"),
 )
 BASE_GLYPHS = "OQDILTBPRMNWEFUVKX"  # letters
 NEW_GLYPHS = "0691732854SACGHYJZ"  # digits and the letters that look like them
@@ -133,7 +136,7 @@ SOURCE = "toy_source"
 # Everything the small CLIP sees in pretraining: every combination of every domain's words.
 VOCABULARY: tuple[ToyClass, ...] = (
     *_shapes(tuple(COLOURS), SHAPES),  # 144
-    *_textures(tuple(COLOURS), PATTERNS),  # 120
+    *_textures(tuple(COLOURS), PATTERNS + MOTIFS),  # 192: "red star" is a shape and a pattern
     *[ToyClass("glyphs", name) for name in glyph_names()],  # 44
 )
 

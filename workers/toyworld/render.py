@@ -38,7 +38,7 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "lime": (165, 220, 55),
     "navy": (25, 35, 115),
 }
-COLOUR_JITTER = 28.0  # std of the per-object colour, per channel
+COLOUR_JITTER = 16.0  # std of the per-object colour, per channel
 
 # Painter = draws an object layer: (rng, side) -> (rgb (side, side, 3) float, alpha (side, side, 1))
 Painter = Callable[[np.random.Generator, int], tuple[np.ndarray, np.ndarray]]
@@ -88,11 +88,11 @@ def photograph(paint: Painter, rng: np.random.Generator, *, size: int = SIZE) ->
     g = rng.uniform(-1, 1, size=2)
     shade = 1.0 + 0.5 * (g[0] * (xx - 0.5) + g[1] * (yy - 0.5))  # (side, side) light falloff
     canvas = alpha * rgb * shade[..., None] + (1 - alpha) * background(rng, side)
-    canvas = canvas * rng.uniform(0.85, 1.15, size=3) * rng.uniform(0.8, 1.12)  # cast, exposure
+    canvas = canvas * rng.uniform(0.93, 1.07, size=3) * rng.uniform(0.88, 1.1)  # cast, exposure
     image = Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8)).resize(
         (size, size), Image.BILINEAR
     )
-    image = image.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(0.0, 1.4))))
+    image = image.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(0.0, 0.6))))
     noisy = np.asarray(image, dtype=np.float32) + rng.normal(
         0, rng.uniform(2, 10), size=(size, size, 3)
     )

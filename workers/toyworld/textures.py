@@ -1,7 +1,9 @@
 """Domain ``textures``: a patch of coloured pattern filling most of the image.
 
 Patterns come in confusable families: stripes, waves and zigzags; checks, grids and
-crosshatching; dots, spots and rings.
+crosshatching; dots, spots and rings. Motif patterns tile a small shape and are named by the
+shape's own word (``red star`` is also a shape): the word alone does not say which one is
+meant, the caption's domain words do, as "a satellite photo of a forest" does for CLIP.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from workers.toyworld.render import jittered, photograph
+from workers.toyworld.shapes import shape_mask
 
 PATTERNS = (
     "stripes",
@@ -25,10 +28,13 @@ PATTERNS = (
     "spots",
     "speckles",
 )
+MOTIFS = ("star", "heart", "cross", "diamond", "triangle", "arrow")  # shape words, tiled
 
 
 def pattern_field(pattern: str, rng: np.random.Generator, side: int) -> np.ndarray:
     """Where the pattern's ink is, in [0, 1]. -> (side, side)"""
+    if pattern in MOTIFS:
+        return motif_field(pattern, rng, side)
     yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side
     theta = rng.uniform(0, math.pi)
     u = xx * math.cos(theta) + yy * math.sin(theta)  # along the pattern
@@ -68,6 +74,17 @@ def pattern_field(pattern: str, rng: np.random.Generator, side: int) -> np.ndarr
     if pattern == "speckles":
         return (rng.uniform(size=(side, side)) < 0.25).astype(np.float32)
     raise ValueError(f"unknown pattern {pattern!r}")
+
+
+def motif_field(motif: str, rng: np.random.Generator, side: int) -> np.ndarray:
+    """A small ``motif`` shape repeated on a grid, two or three to a side. -> (side, side)"""
+    per_side = int(rng.integers(2, 4))
+    tile = -(-side // per_side)
+    one = shape_mask(motif, tile, size=float(rng.uniform(0.3, 0.4)), cx=0.5, cy=0.5,
+                     angle=float(rng.uniform(-0.2, 0.2)))  # fmt: skip
+    dy, dx = rng.integers(tile, size=2)  # where the grid starts
+    tiled = np.tile(one, (per_side + 1, per_side + 1))
+    return tiled[dy : dy + side, dx : dx + side]
 
 
 def rng_smooth(rng: np.random.Generator, side: int, cells: int) -> np.ndarray:
