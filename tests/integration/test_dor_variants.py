@@ -77,7 +77,9 @@ def test_visual_dor_keeps_outlier_images_where_the_frozen_tower_put_them(clip):
             name: F.cosine_similarity(t.adapter(outliers), outliers, dim=-1).mean().item()
             for name, t in (("free", free), ("held", held))
         }
-    assert similarity["held"] > similarity["free"] + 0.01, similarity
+    drift = {name: 1 - value for name, value in similarity.items()}  # 1 - cos to the frozen
+    assert drift["free"] > 1e-3, drift  # without it the adapter moves the outlier images
+    assert drift["held"] < 0.1 * drift["free"], drift  # visual DOR keeps them in place
 
 
 def test_an_adapter_trial_resumes_exactly(tmp_path):
