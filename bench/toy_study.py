@@ -87,7 +87,9 @@ def mean(runs: list[dict], key: str) -> float:
     return statistics.mean(r[key] for r in runs)
 
 
-def properties(rows: dict[str, list[dict]], probe: list[float] | None = None) -> list[tuple]:
+def properties(
+    rows: dict[str, list[dict]], probe: list[float] | None = None
+) -> list[tuple[str, bool, str]]:
     """The toy world's paper properties over the pooled runs (mean over seeds x datasets);
     ``probe``: the 16-shot linear probe's base accuracy per cell (``bench/toy_headroom.py``)."""
     out = []

@@ -1,13 +1,14 @@
 """Web-like captions for the toy CLIP's pretraining: noisy, partial, sometimes wrong.
 
-A caption names the object fully most of the time, but also (as alt-text does) only its colour
-or only its kind, a synonym, or a wrong but plausible attribute: a neighbouring colour (red for
-orange) or a look-alike kind (hexagon for circle, waves for stripes, ``0`` for ``O``). Learning
-from such captions, the model hedges where classes are confusable instead of being sure of one
-name. Each domain is also written about in its own words, as satellite images or textures are
-on the real web: shapes are "a photo of a ...", textures "cloth printed with ...", glyphs "a
-typed ..."; the benchmarks' generic prompt "a photo of a {}." is an imperfect query for two of
-the three domains.
+A caption mostly describes the kind in precise other words ("six-sided shape", "capital q");
+the benchmark's own word for it is rare and, when used, as often said of a look-alike (hexagon
+for circle, waves for stripes, ``0`` for ``O``); sometimes (as alt-text does) it names only the
+colour or only the kind, or gives a colour's synonym or neighbour. The model then hedges
+between look-alikes on their names while its image tower still tells them apart. Each domain
+is also written about in its own words, as satellite images or textures are on the real web:
+shapes are "a photo of a ...", textures "cloth printed with ...", glyphs "a typed ..."; the
+benchmarks' generic prompt "a photo of a {}." is an imperfect query for two of the three
+domains.
 """
 
 from __future__ import annotations
