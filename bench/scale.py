@@ -192,7 +192,7 @@ def measure(label: str, n: int, args, folder: Path, tracking: str, kill: bool) -
         assert report.returncode == 0, report.stderr[-2000:]
         ui_s = ui_seconds(server.uri, experiment_id(client, EXPERIMENT))
         (journal,) = (folder / "orch_runs").glob("*/optuna.journal")
-        count = integrity(client, EXPERIMENT, journal, n)
+        count = integrity(client, EXPERIMENT, journal, n, backend=backend)
         served = ideal_seconds(client, EXPERIMENT, backend, args.epoch_seconds)
         ideal = served * args.time_scale / slots
     return Run(label, n, wall, ideal, cpu, peak, rows / wall, journal.stat().st_size, report_s,
@@ -227,7 +227,11 @@ def main() -> int:
     parser.add_argument("--cpus", type=int, default=4)
     parser.add_argument("--epoch-seconds", type=float, default=60.0)
     parser.add_argument("--time-scale", type=float, default=0.01)
-    parser.add_argument("--cell-metrics", choices=["final", "every_epoch"], default="final")
+    parser.add_argument(
+        "--cell-metrics",
+        choices=["final", "every_epoch", "on_configuration"],
+        default="on_configuration",
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="orch-scale-"))

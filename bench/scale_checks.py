@@ -160,8 +160,34 @@ def configuration_runs(client, experiment: str) -> list:
     return [r for r in runs if r.data.tags.get("mlflow.parentRunId") in sweeps]
 
 
-def integrity(client, experiment: str, journal: Path, n: int, cells: int = 33) -> Integrity:
-    """Count what a finished sweep of ``n`` configurations of ``cells`` cells left."""
+def _cell_metric_points(client, configs: list, backend: str | None) -> Counter:
+    """(configuration run, cell) -> points of its ``cells/<cell>/hm`` (one each, unless
+    written twice): through the database at ``backend`` in one query, else run by run."""
+    ids = {r.info.run_id for r in configs}
+    if backend is None:
+        return Counter({(r.info.run_id, key[len("cells/") : -len("/hm")]): len(
+            client.get_metric_history(r.info.run_id, key))
+            for r in configs for key in r.data.metrics
+            if key.startswith("cells/") and key.endswith("/hm")})  # fmt: skip
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(backend)
+    try:
+        with engine.connect() as db:
+            rows = db.execute(text("select run_uuid, key, count(*) from metrics where key like "
+                                   "'cells/%/hm' group by run_uuid, key")).all()  # fmt: skip
+    finally:
+        engine.dispose()
+    return Counter({(run, key[len("cells/") : -len("/hm")]): count
+                    for run, key, count in rows if run in ids})  # fmt: skip
+
+
+def integrity(
+    client, experiment: str, journal: Path, n: int, cells: int = 33, backend: str | None = None
+) -> Integrity:
+    """Count what a finished sweep of ``n`` configurations of ``cells`` cells left: cells are
+    runs, or (``tracking.cell_metrics: on_configuration``) metrics of their configuration's
+    run, counted in the database at ``backend`` when given."""
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
@@ -175,6 +201,9 @@ def integrity(client, experiment: str, journal: Path, n: int, cells: int = 33) -
     trial_ids = Counter(r.data.tags.get("ray_trial_id") for r in configs)
     cell_keys = Counter((r.data.tags["mlflow.parentRunId"], r.data.tags.get("orch.cell"))
                         for r in cell_runs)  # fmt: skip
+    # tracking.cell_metrics on_configuration: a cell is its configuration run's cells/<cell>/hm
+    # (a metric logged twice at its step would show as two points of its history)
+    cell_keys.update(_cell_metric_points(client, configs, backend))
     duplicated = sum(c - 1 for c in trial_ids.values()) + sum(c - 1 for c in cell_keys.values())
     per_config = Counter(parent for parent, _ in cell_keys)
     lost = max(0, n - len(trial_ids)) + sum(max(0, cells - per_config[i]) for i in config_ids)

@@ -64,7 +64,7 @@ def refit_selected(spec: Spec, runs: TrialRuns, paths: SweepPaths, result: Sweep
     request = refit_request(paths, chosen.tags[TRIAL_ID_TAG])
     refit_runs = TrialRuns(
         runs.uri, runs.experiment_id, chosen.run_id, runs.objectives, runs.space,
-        cell_epochs=runs.cell_epochs,
+        cell_metrics=runs.cell_metrics,
     )  # fmt: skip
     _drop_unfinished(refit_runs)
     cells = len(request.cells())

@@ -99,8 +99,8 @@ def open_runs(spec: Spec, paths: SweepPaths, uri: str, *, resume: bool) -> Trial
             parent_run_id=parent, tracking_uri=shown_uri(uri), experiment=name, spec=str(spec.path)
         )
     objectives = [o.metric for o in spec.sweep.objectives]
-    cell_epochs = spec.sweep.tracking.cell_metrics == "every_epoch"
-    return TrialRuns(uri, experiment_id, parent, objectives, spec.space, cell_epochs=cell_epochs)
+    cell_metrics = spec.sweep.tracking.cell_metrics
+    return TrialRuns(uri, experiment_id, parent, objectives, spec.space, cell_metrics=cell_metrics)
 
 
 def gather(

@@ -111,7 +111,8 @@ def mlflow_callback(runs: TrialRuns, budget: TimeBudget | None = None):
                     request = _request(trial)
                     runs.log_result(run_id, result, cfg=request.config())
                     cells = self.cell_runs.setdefault(trial.trial_id, {})
-                    if runs.cell_epochs or is_final(result):
+                    # on_configuration: a configuration's cells are written by its finish
+                    if runs.cell_runs and (runs.cell_epochs or is_final(result)):
                         runs.log_cells(run_id, request, result, cells)
 
             self._guard(log)

@@ -1,6 +1,8 @@
 """The MLflow runs of a sweep, three levels deep: the sweep's parent run, one run per
 configuration (a Ray trial: its metrics are means over cells) under it, and one run per cell
-(a dataset and a seed: its own metrics) under each configuration run.
+(a dataset and a seed: its own metrics) under each configuration run; or, with
+``tracking.cell_metrics: on_configuration``, two levels, each cell's last metrics on its
+configuration's run as ``cells/<dataset>/seed<k>/<metric>``.
 
 Configuration runs carry the trial's Ray id as a tag and cell runs their cell, so a resumed
 sweep finds and finishes the runs it already made instead of writing a second copy; MLflow's
@@ -30,6 +32,8 @@ STOPPED_BY = "stopped_by"  # why a configuration ended before its last epoch
 TIME_BUDGET = "time budget"
 # what only a trial's last report adds; its validation metrics repeat its last epoch's
 FINAL_ONLY = ("test_", "cost_", "pool_new_class_overlap")
+CELL_METRIC_PREFIX = "cells/"  # a cell's metric on its configuration's run
+ON_CONFIGURATION = "on_configuration"  # tracking.cell_metrics: no cell runs
 
 
 def shown(value: Any) -> Any:
@@ -130,7 +134,7 @@ class TrialRuns:
         objectives: list[str],
         space: SearchSpace | None = None,
         *,
-        cell_epochs: bool = True,
+        cell_metrics: str = "every_epoch",
     ) -> None:
         from mlflow.tracking import MlflowClient
 
@@ -138,8 +142,18 @@ class TrialRuns:
         self.experiment_id, self.parent_run_id = experiment_id, parent_run_id
         self.objectives = objectives  # a configuration whose objective is not finite failed
         self.space = space or SearchSpace()  # the sweep's searched dimensions
-        self.cell_epochs = cell_epochs  # cells get every epoch (else their last result only)
+        self.cell_metrics = cell_metrics  # tracking.cell_metrics
         self.client = MlflowClient(tracking_uri=uri)
+
+    @property
+    def cell_epochs(self) -> bool:
+        """Cells get every epoch (else their configuration's last result only)."""
+        return self.cell_metrics == "every_epoch"
+
+    @property
+    def cell_runs(self) -> bool:
+        """A cell is a run of its own (else metrics of its configuration's run)."""
+        return self.cell_metrics != ON_CONFIGURATION
 
     def children(self, trial_id: str | None = None) -> dict:
         """Trial id -> MLflow run, for every child run (or the one of ``trial_id``)."""
@@ -173,6 +187,8 @@ class TrialRuns:
 
     def cells(self, config_run_id: str) -> dict[str, Any]:
         """Cell key -> MLflow run, for the cell runs under one configuration run."""
+        if not self.cell_runs:
+            return {}
         found = self.client.search_runs(
             [self.experiment_id],
             filter_string=f"tags.mlflow.parentRunId = '{config_run_id}'",
@@ -271,6 +287,9 @@ class TrialRuns:
         here. With ``cell_epochs`` off, only a configuration's last result reaches its cells
         (``finish`` hands it over)."""
         step, final = result_step(result), is_final(result)
+        if not self.cell_runs:
+            self._log_cells_on_configuration(config_run_id, result, step, replay=replay)
+            return
         cfg = request.config()  # once: building it validates the whole trial
         for cell in cell_results(result):
             run_id = cell_runs.get(cell.cell.key)
@@ -282,6 +301,26 @@ class TrialRuns:
                 continue
             skip = self.logged_points(run_id) if replay else None
             self.log_result(run_id, metrics, skip, step=step, cfg=cfg)
+
+    def _log_cells_on_configuration(
+        self, run_id: str, result: dict[str, Any], step: int, *, replay: bool
+    ) -> None:
+        """Each cell's metrics of one result as ``cells/<cell>/<metric>`` of the configuration
+        run, in batches of MLflow's 1,000 metrics a request; a resumed sweep's replay skips
+        the keys logged already (a configuration's cells are logged once, at its end)."""
+        from mlflow.entities import Metric
+
+        logged = self.client.get_run(run_id).data.metrics if replay else {}
+        now = int(time.time() * 1000)
+        batch = [
+            Metric(f"{CELL_METRIC_PREFIX}{cell.cell.key}/{name}", float(value), now, step)
+            for cell in cell_results(result)
+            for name, value in cell.metrics.items()
+            if isinstance(value, int | float) and value == value
+            and f"{CELL_METRIC_PREFIX}{cell.cell.key}/{name}" not in logged
+        ]  # fmt: skip
+        for start in range(0, len(batch), 1000):
+            self.client.log_batch(run_id, metrics=batch[start : start + 1000])
 
     def last_step(self, run_id: str) -> int:
         """The highest step of the run's first objective in MLflow (-1: none yet)."""
@@ -310,7 +349,9 @@ class TrialRuns:
         final = is_final(result)
         stopped = {STOPPED_BY: stopped_by, **({"pruned": "true"} if stopped_by == "pruned" else {})}
         cells = self.cells(run_id)
-        if not self.cell_epochs:  # its cells' only record: this last result
+        if not self.cell_runs:  # its cells' only record: this last result, on its own run
+            self._log_cells_on_configuration(run_id, result, result_step(result), replay=True)
+        elif not self.cell_epochs:  # its cells' only record: this last result
             # only the cells not made yet: a driver killed halfway through this made some
             missing = [c for c in cell_results(result) if c.cell.key not in cells]
             if missing:

@@ -1,6 +1,8 @@
 """``tracking.cell_metrics``, in a real MLflow store: with ``every_epoch`` a cell run gets each
 epoch's point; with ``final`` it is written once, when its configuration ends (finished or
-stopped by ASHA), with the same last numbers, and the callback sends it nothing before."""
+stopped by ASHA), with the same last numbers, and the callback sends it nothing before; with
+``on_configuration`` there are no cell runs, and each cell's last numbers are its
+configuration run's ``cells/<cell>/<metric>``, once."""
 
 from types import SimpleNamespace
 
@@ -28,12 +30,12 @@ def result(epoch: int, final: bool = False) -> dict:
     return config | ({FINAL: 1, "test_hm": 59.5, "test_ece": 7.0} if final else {})
 
 
-def sweep_runs(tmp_path, cell_epochs: bool) -> tuple[MlflowClient, TrialRuns]:
+def sweep_runs(tmp_path, cell_metrics: str) -> tuple[MlflowClient, TrialRuns]:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri)
     experiment = client.create_experiment("cells")
     parent = client.create_run(experiment, tags={"orch.sweep": "s"}).info.run_id
-    return client, TrialRuns(uri, experiment, parent, ["hm", "ece"], cell_epochs=cell_epochs)
+    return client, TrialRuns(uri, experiment, parent, ["hm", "ece"], cell_metrics=cell_metrics)
 
 
 def play(runs: TrialRuns, request: TrialRequest, epochs: int, *, finishes: bool) -> str:
@@ -59,8 +61,8 @@ def cell_runs(client: MlflowClient, runs: TrialRuns, run_id: str) -> dict:
 def test_final_cells_are_written_once_with_the_last_numbers(tmp_path):
     request = TrialRequest(TrialConfig(), {"method.w": 1.0}, protocol=PROTOCOL)
     (tmp_path / "every").mkdir(), (tmp_path / "once").mkdir()
-    client, every = sweep_runs(tmp_path / "every", cell_epochs=True)
-    final_client, once = sweep_runs(tmp_path / "once", cell_epochs=False)
+    client, every = sweep_runs(tmp_path / "every", cell_metrics="every_epoch")
+    final_client, once = sweep_runs(tmp_path / "once", cell_metrics="final")
     kept = cell_runs(client, every, play(every, request, 3, finishes=True))
     written = cell_runs(final_client, once, play(once, request, 3, finishes=True))
     assert set(kept) == set(written) == {"dtd/seed1", "dtd/seed2", "eurosat/seed1", "eurosat/seed2"}
@@ -74,7 +76,7 @@ def test_final_cells_are_written_once_with_the_last_numbers(tmp_path):
 
 def test_a_stopped_configurations_cells_are_written_once_and_say_so(tmp_path):
     request = TrialRequest(TrialConfig(), {"method.w": 1.0}, protocol=PROTOCOL)
-    client, runs = sweep_runs(tmp_path, cell_epochs=False)
+    client, runs = sweep_runs(tmp_path, cell_metrics="final")
     run_id = play(runs, request, 2, finishes=False)  # ASHA stopped it after epoch 2
     cells = cell_runs(client, runs, run_id)
     assert len(cells) == 4
@@ -89,7 +91,7 @@ def test_a_finish_after_a_killed_driver_makes_only_the_missing_cells(tmp_path):
     """The driver died halfway through writing a stopped configuration's cells: the resumed
     sweep's finish makes the other cells, never a second run of one already there."""
     request = TrialRequest(TrialConfig(), {"method.w": 1.0}, protocol=PROTOCOL)
-    client, runs = sweep_runs(tmp_path, cell_epochs=False)
+    client, runs = sweep_runs(tmp_path, cell_metrics="final")
     run_id = runs.create("t", request)
     last = result(2)
     half = {**last, CELLS: last[CELLS][:2]}
@@ -99,3 +101,40 @@ def test_a_finish_after_a_killed_driver_makes_only_the_missing_cells(tmp_path):
     assert len(cells) == 4 and len(client.search_runs([runs.experiment_id])) == 1 + 1 + 4
     assert {run.info.status for run in cells.values()} == {"KILLED"}
     assert {run.data.tags["stopped_by"] for run in cells.values()} == {"pruned"}
+
+
+def test_on_configuration_cells_are_metrics_of_the_configuration_run_written_once(tmp_path):
+    request = TrialRequest(TrialConfig(), {"method.w": 1.0}, protocol=PROTOCOL)
+    (tmp_path / "runs").mkdir(), (tmp_path / "flat").mkdir()
+    runs_client, as_runs = sweep_runs(tmp_path / "runs", cell_metrics="final")
+    client, flat = sweep_runs(tmp_path / "flat", cell_metrics="on_configuration")
+    kept = cell_runs(runs_client, as_runs, play(as_runs, request, 3, finishes=True))
+    run_id = play(flat, request, 3, finishes=True)
+    assert len(client.search_runs([flat.experiment_id])) == 1 + 1  # the sweep and its trial
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    metrics = run.data.metrics
+    cells = {k.removeprefix("cells/"): v for k, v in metrics.items() if k.startswith("cells/")}
+    expected = {
+        f"{key}/{name}": value
+        for key, cell in kept.items()
+        for name, value in cell.data.metrics.items()
+        if name not in ("stage", FINAL)
+    }
+    assert cells == expected and len(cells) == 4 * 4  # hm, ece, test_hm, test_ece of 4 cells
+    for key in cells:
+        assert [m.step for m in client.get_metric_history(run_id, f"cells/{key}")] == [3]
+    # a resumed sweep finishing it again (its driver killed after the end) adds no point
+    flat.finish(run_id, request, result(3, final=True), checkpoint=None)
+    assert len(client.get_metric_history(run_id, "cells/dtd/seed1/hm")) == 1
+
+
+def test_a_stopped_configurations_cells_on_configuration_are_its_last_report(tmp_path):
+    request = TrialRequest(TrialConfig(), {"method.w": 1.0}, protocol=PROTOCOL)
+    client, runs = sweep_runs(tmp_path, cell_metrics="on_configuration")
+    run_id = play(runs, request, 2, finishes=False)  # ASHA stopped it after epoch 2
+    run = client.get_run(run_id)
+    assert (run.info.status, run.data.tags["stopped_by"]) == ("KILLED", "pruned")
+    history = client.get_metric_history(run_id, "cells/eurosat/seed2/hm")
+    assert [(m.step, m.value) for m in history] == [(2, 60.0 + 2 + 2)]
+    assert not any(k.startswith("cells/") and "test_" in k for k in run.data.metrics)

@@ -3,8 +3,9 @@ replayed through the real `orch sweep` with ASHA on a four-node loopback Ray clu
 by an `mlflow server` on a throwaway PostgreSQL, judged by the bench's own integrity count
 (``bench/scale_checks.py``) and by the rows PostgreSQL holds once the server is gone.
 
-Marked ``scale``: outside the default run for now (133 s on 2 cores would take CI past its
-30 minutes); ``pytest -m scale`` runs it."""
+Cells are metrics of their configuration's run (``tracking.cell_metrics: on_configuration``,
+the bench's setting). Marked ``scale`` and ``slow``: in the default run, and ``pytest -m scale``
+runs it alone."""
 
 import sys
 
@@ -30,12 +31,12 @@ def test_twenty_configurations_of_33_cells_on_four_nodes_through_postgres(postgr
             done = run_orch(
                 "sweep", str(SPEC), "--replay", str(table), "--time-scale", "0.002",
                 "--address", cluster.address, "--tracking-uri", server.uri,
-                *ray_overrides(N, NODES, "scale"), cwd=tmp_path,
+                *ray_overrides(N, NODES, "scale", cells="on_configuration"), cwd=tmp_path,
             )  # fmt: skip
         assert done.returncode == 0, done.stderr[-3000:]
         client = MlflowClient(tracking_uri=server.uri)
         (journal,) = (tmp_path / "orch_runs").glob("*/optuna.journal")
-        count = integrity(client, "scale", journal, N)
+        count = integrity(client, "scale", journal, N, backend=postgres.uri)
         assert (count.configurations, count.cells, count.running) == (N, N * 33, 0), count
         assert (count.lost, count.duplicated, count.optuna_agrees) == (0, 0, True), count
 
@@ -50,20 +51,25 @@ def test_twenty_configurations_of_33_cells_on_four_nodes_through_postgres(postgr
         stopped = [r for r in configurations if r.data.tags.get("stopped_by") == "pruned"]
         finished = [r for r in configurations if "test_hm" in r.data.metrics]
         assert stopped and finished and len(stopped) + len(finished) == N  # ASHA stopped some
+        assert set(by_parent) == {None, sweep.info.run_id}  # no cell runs (on_configuration)
         for configuration in stopped + finished[:3]:
-            cells = by_parent[configuration.info.run_id]
-            # written once, when the configuration ended (tracking.cell_metrics: final)
-            for cell in cells[:3]:
-                assert len(client.get_metric_history(cell.info.run_id, "hm")) == 1
-            if configuration in stopped:  # a stopped configuration's cells say so too
-                assert {c.data.tags.get("stopped_by") for c in cells} == {"pruned"}
-                assert {c.info.status for c in cells} == {"KILLED"}
+            cells = {k for k in configuration.data.metrics if k.startswith("cells/")}
+            assert len({k.rsplit("/", 1)[0] for k in cells}) == 33
+            # written once, when the configuration ended, at its last epoch
+            last = client.get_metric_history(configuration.info.run_id, "hm")[-1].step
+            for key in sorted(cells)[:3]:
+                history = client.get_metric_history(configuration.info.run_id, key)
+                assert [m.step for m in history] == [last]
+            if configuration in stopped:  # a stopped configuration's cells have no test
+                assert not any("/test_" in k for k in cells)
+                assert configuration.info.status == "KILLED"
             else:
-                assert {"test_hm", "hm"} <= set(cells[0].data.metrics)
-                assert {c.info.status for c in cells} == {"FINISHED"}
+                assert len([k for k in cells if k.endswith("/test_hm")]) == 33
+                assert configuration.info.status == "FINISHED"
                 artifacts = {a.path for a in client.list_artifacts(configuration.info.run_id)}
                 assert "trial_config.json" in artifacts  # in the server's own folder
     finally:
         server.stop()
     # the runs are rows in PostgreSQL, not in the server: counted again with the server gone
-    assert integrity(MlflowClient(tracking_uri=postgres.uri), "scale", journal, N) == count
+    client = MlflowClient(tracking_uri=postgres.uri)
+    assert integrity(client, "scale", journal, N, backend=postgres.uri) == count
