@@ -229,8 +229,8 @@ def main() -> int:
     parser.add_argument("--time-scale", type=float, default=0.01)
     parser.add_argument(
         "--cell-metrics",
-        choices=["final", "every_epoch", "on_configuration"],
-        default="on_configuration",
+        choices=["final", "every_epoch", "one_run"],
+        default="one_run",
     )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()

@@ -160,14 +160,14 @@ def configuration_runs(client, experiment: str) -> list:
     return [r for r in runs if r.data.tags.get("mlflow.parentRunId") in sweeps]
 
 
-def _cell_metric_points(client, configs: list, backend: str | None) -> Counter:
-    """(configuration run, cell) -> points of its ``cells/<cell>/hm`` (one each, unless
-    written twice): through the database at ``backend`` in one query, else run by run."""
-    ids = {r.info.run_id for r in configs}
+def _cell_metric_points(client, holders: dict[str, str], backend: str | None) -> Counter:
+    """(configuration run, cell) -> points of its ``cells/<cell>/hm`` on the configuration's
+    one cells run (``holders``: cells run -> configuration run; one point each, unless written
+    twice): through the database at ``backend`` in one query, else run by run."""
     if backend is None:
-        return Counter({(r.info.run_id, key[len("cells/") : -len("/hm")]): len(
-            client.get_metric_history(r.info.run_id, key))
-            for r in configs for key in r.data.metrics
+        return Counter({(config, key[len("cells/") : -len("/hm")]): len(
+            client.get_metric_history(run, key))
+            for run, config in holders.items() for key in client.get_run(run).data.metrics
             if key.startswith("cells/") and key.endswith("/hm")})  # fmt: skip
     from sqlalchemy import create_engine, text
 
@@ -178,15 +178,15 @@ def _cell_metric_points(client, configs: list, backend: str | None) -> Counter:
                                    "'cells/%/hm' group by run_uuid, key")).all()  # fmt: skip
     finally:
         engine.dispose()
-    return Counter({(run, key[len("cells/") : -len("/hm")]): count
-                    for run, key, count in rows if run in ids})  # fmt: skip
+    return Counter({(holders[run], key[len("cells/") : -len("/hm")]): count
+                    for run, key, count in rows if run in holders})  # fmt: skip
 
 
 def integrity(
     client, experiment: str, journal: Path, n: int, cells: int = 33, backend: str | None = None
 ) -> Integrity:
     """Count what a finished sweep of ``n`` configurations of ``cells`` cells left: cells are
-    runs, or (``tracking.cell_metrics: on_configuration``) metrics of their configuration's
+    runs, or (``tracking.cell_metrics: one_run``) metrics of their configuration's one cells
     run, counted in the database at ``backend`` when given."""
     import optuna
     from optuna.storages import JournalStorage
@@ -197,14 +197,20 @@ def integrity(
     sweeps = {r.info.run_id for r in runs if "mlflow.parentRunId" not in r.data.tags}
     configs = [r for r in runs if r.data.tags.get("mlflow.parentRunId") in sweeps]
     config_ids = {r.info.run_id for r in configs}
-    cell_runs = [r for r in runs if r.data.tags.get("mlflow.parentRunId") in config_ids]
+    under = [r for r in runs if r.data.tags.get("mlflow.parentRunId") in config_ids]
+    cell_runs = [r for r in under if "orch.cells" not in r.data.tags]
+    holders = {r.info.run_id: r.data.tags["mlflow.parentRunId"] for r in under
+               if "orch.cells" in r.data.tags}  # fmt: skip
+    # a configuration with two cells runs duplicated them
+    holder_count = Counter(holders.values())
     trial_ids = Counter(r.data.tags.get("ray_trial_id") for r in configs)
     cell_keys = Counter((r.data.tags["mlflow.parentRunId"], r.data.tags.get("orch.cell"))
                         for r in cell_runs)  # fmt: skip
-    # tracking.cell_metrics on_configuration: a cell is its configuration run's cells/<cell>/hm
+    # tracking.cell_metrics one_run: a cell is its configuration's cells run's cells/<cell>/hm
     # (a metric logged twice at its step would show as two points of its history)
-    cell_keys.update(_cell_metric_points(client, configs, backend))
+    cell_keys.update(_cell_metric_points(client, holders, backend))
     duplicated = sum(c - 1 for c in trial_ids.values()) + sum(c - 1 for c in cell_keys.values())
+    duplicated += sum(c - 1 for c in holder_count.values())
     per_config = Counter(parent for parent, _ in cell_keys)
     lost = max(0, n - len(trial_ids)) + sum(max(0, cells - per_config[i]) for i in config_ids)
     running = sum(r.info.status == "RUNNING" for r in runs)

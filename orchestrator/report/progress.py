@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from orchestrator.report.summary import duration
 from orchestrator.spec.space import SearchSpace, planned_epochs, stage
-from orchestrator.tracking.runs import error_line, trial_label, trial_number
+from orchestrator.tracking.records import error_line, trial_label, trial_number
 from workers.messages import TrialRequest, is_final
 
 if TYPE_CHECKING:

@@ -20,7 +20,8 @@ from orchestrator.selection.results import SweepResult
 from orchestrator.spec.load import Spec
 from orchestrator.spec.storage import SweepPaths
 from orchestrator.tracking.callbacks import mlflow_callback
-from orchestrator.tracking.runs import TRIAL_ID_TAG, TrialRuns, epoch_metrics
+from orchestrator.tracking.records import epoch_metrics
+from orchestrator.tracking.runs import TRIAL_ID_TAG, TrialRuns
 from workers.errors import UserError
 from workers.messages import TrialRequest, is_final
 

@@ -100,7 +100,10 @@ def open_runs(spec: Spec, paths: SweepPaths, uri: str, *, resume: bool) -> Trial
         )
     objectives = [o.metric for o in spec.sweep.objectives]
     cell_metrics = spec.sweep.tracking.cell_metrics
-    return TrialRuns(uri, experiment_id, parent, objectives, spec.space, cell_metrics=cell_metrics)
+    return TrialRuns(
+        uri, experiment_id, parent, objectives, spec.space, cell_metrics=cell_metrics,
+        fresh=not resume,
+    )  # fmt: skip
 
 
 def gather(

@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from orchestrator.tracking.runs import TIME_BUDGET, TrialRuns, result_step, trial_number
+from orchestrator.tracking.records import result_step, trial_number
+from orchestrator.tracking.runs import TIME_BUDGET, TrialRuns
 from orchestrator.tracking.uri import tracking_errors
 from workers.messages import TrialRequest, is_final
 
@@ -75,7 +76,8 @@ def mlflow_callback(runs: TrialRuns, budget: TimeBudget | None = None):
             run_id = self.by_trial.get(trial.trial_id)
             if run_id is not None:
                 return run_id
-            found = runs.children(trial.trial_id).get(trial.trial_id)
+            # a fresh sweep's trial has no run yet, unless this process made it
+            found = None if runs.fresh else runs.children(trial.trial_id).get(trial.trial_id)
             cells: dict[str, str] = {}
             if found is None:
                 run_id = runs.create(trial.trial_id, _request(trial), trial_number(trial))
@@ -111,7 +113,7 @@ def mlflow_callback(runs: TrialRuns, budget: TimeBudget | None = None):
                     request = _request(trial)
                     runs.log_result(run_id, result, cfg=request.config())
                     cells = self.cell_runs.setdefault(trial.trial_id, {})
-                    # on_configuration: a configuration's cells are written by its finish
+                    # one_run: a configuration's cells are written by its finish
                     if runs.cell_runs and (runs.cell_epochs or is_final(result)):
                         runs.log_cells(run_id, request, result, cells)
 

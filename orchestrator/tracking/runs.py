@@ -1,8 +1,9 @@
 """The MLflow runs of a sweep, three levels deep: the sweep's parent run, one run per
 configuration (a Ray trial: its metrics are means over cells) under it, and one run per cell
 (a dataset and a seed: its own metrics) under each configuration run; or, with
-``tracking.cell_metrics: on_configuration``, two levels, each cell's last metrics on its
-configuration's run as ``cells/<dataset>/seed<k>/<metric>``.
+``tracking.cell_metrics: one_run``, one run under each configuration holding its cells' last
+metrics as ``cells/<dataset>/seed<k>/<metric>`` (the configuration runs, which `orch report`
+reads, stay small).
 
 Configuration runs carry the trial's Ray id as a tag and cell runs their cell, so a resumed
 sweep finds and finishes the runs it already made instead of writing a second copy; MLflow's
@@ -18,9 +19,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from orchestrator.spec.space import PER_CELL, STUDY_TRIAL, SearchSpace, planned_epochs, stage
+from orchestrator.spec.space import SearchSpace, planned_epochs, stage
 from orchestrator.tracking.plots import reliability_png
-from workers.config import REPORTED_METRICS, TrialConfig
+from orchestrator.tracking.records import (
+    cell_results,
+    epoch_metrics,
+    error_line,
+    reported,
+    result_step,
+    run_name,
+    trial_params,
+)
+from workers.config import TrialConfig
 from workers.messages import CELLS, CHECKPOINT, FINAL, CellResult, TrialRequest, is_final
 from workers.protocol import Cell
 
@@ -32,95 +42,10 @@ STOPPED_BY = "stopped_by"  # why a configuration ended before its last epoch
 TIME_BUDGET = "time budget"
 # what only a trial's last report adds; its validation metrics repeat its last epoch's
 FINAL_ONLY = ("test_", "cost_", "pool_new_class_overlap")
-CELL_METRIC_PREFIX = "cells/"  # a cell's metric on its configuration's run
-ON_CONFIGURATION = "on_configuration"  # tracking.cell_metrics: no cell runs
-
-
-def shown(value: Any) -> Any:
-    """A setting as MLflow shows it: floats to 4 significant digits (the trial's config
-    artifact keeps every digit)."""
-    return float(f"{value:.4g}") if isinstance(value, float) else value
-
-
-def trial_number(trial) -> int | None:
-    """A Ray trial's number in the sweep's Optuna study (None outside a study: a refit)."""
-    number = (getattr(trial, "config", None) or {}).get(STUDY_TRIAL)
-    return number if isinstance(number, int) else None
-
-
-def trial_label(point: str | None, number: int | str | None) -> str:
-    """How a configuration is called in the report, the plots and the progress lines."""
-    return point or (f"#{number}" if number not in (None, "") else "?")
-
-
-def trial_params(request: TrialRequest, space: SearchSpace | None = None) -> dict[str, Any]:
-    """Every fixed setting under its path, every sampled one under its short name, and the
-    protocol. A searched setting the configuration did not sample is left out, as in the
-    Optuna study: no value stands for it."""
-    space = space or SearchSpace()
-    names, skipped = space.names, set(space.unsampled(request.config().flat()))
-    cells = request.cells()
-    params = {}
-    for path, value in request.config().flat().items():
-        if path in PER_CELL or path in skipped:
-            continue
-        params[names.get(path, path)] = shown(value)
-    params["protocol.datasets"] = ",".join(dict.fromkeys(c.dataset for c in cells))
-    params["protocol.seeds"] = ",".join(str(s) for s in dict.fromkeys(c.seed for c in cells))
-    params["protocol.cells"] = len(cells)
-    params["protocol.kind"] = request.protocol.kind
-    params["selection.split"] = request.protocol.split
-    if request.protocol.targets:
-        params["protocol.targets"] = ",".join(request.protocol.targets)
-    return params
-
-
-def run_name(request: TrialRequest, space: SearchSpace, number: int | None = None) -> str:
-    """``#3 w=0.97 d=1.68 ...`` or ``coop: w=0 lambda=0 ...``: what the searcher decided."""
-    label = trial_label(request.point, number)
-    return f"{label}{':' if request.point else ''} " + (
-        space.describe(request.overrides) or "fixed"
-    )
-
-
-def epoch_metrics(result: dict[str, Any]) -> dict[str, float]:
-    """The numbers of a reported result that MLflow keeps: metrics, losses, weights."""
-    keep = {}
-    for key, value in result.items():
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            continue
-        # hm, test_hm, hm_std, hm/<dataset>: every form of a reported metric
-        base = key.removeprefix("test_").split("/")[0].removesuffix("_std")
-        if (
-            base in REPORTED_METRICS
-            or key.startswith(("loss", "pi_", "cost_", "div_"))
-            or base.startswith("acc_s")  # accuracy after each class-incremental session
-            or key == "pool_new_class_overlap"
-        ):
-            keep[key] = float(value)
-    return keep
-
-
-def _reported(result: dict[str, Any], key: str, default: Any) -> Any:
-    """``result[key]``, where a replayed history marks keys not reported at a step by NaN."""
-    value = result.get(key)
-    return default if value is None or value != value else value
-
-
-def result_step(result: dict[str, Any]) -> int:
-    """The step a reported result is logged at: its epoch (the final report: Tune's count)."""
-    return int(_reported(result, "epoch", _reported(result, "training_iteration", 0)))
-
-
-def error_line(text: str) -> str:
-    """The line that names a failure: the last of Ray's error text (the exception's own)."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return (lines[-1] if lines else text)[:4000]
-
-
-def cell_results(result: dict[str, Any]) -> list[CellResult]:
-    cells = result.get(CELLS)
-    return [CellResult.from_dict(c) for c in cells] if isinstance(cells, list) else []
+CELL_METRIC_PREFIX = "cells/"  # a cell's metric on its configuration's one cells run
+ONE_RUN = "one_run"  # tracking.cell_metrics: a configuration's cells in one run
+ALL_CELLS = "all"  # that run's key among a configuration's cells, and its ALL_CELLS_TAG
+ALL_CELLS_TAG = "orch.cells"
 
 
 class TrialRuns:
@@ -135,6 +60,7 @@ class TrialRuns:
         space: SearchSpace | None = None,
         *,
         cell_metrics: str = "every_epoch",
+        fresh: bool = False,
     ) -> None:
         from mlflow.tracking import MlflowClient
 
@@ -143,7 +69,20 @@ class TrialRuns:
         self.objectives = objectives  # a configuration whose objective is not finite failed
         self.space = space or SearchSpace()  # the sweep's searched dimensions
         self.cell_metrics = cell_metrics  # tracking.cell_metrics
+        # the parent run was made by this process: no child of it predates this one, so a
+        # trial's run need not be looked up before it is made
+        self.fresh = fresh
         self.client = MlflowClient(tracking_uri=uri)
+        # configuration runs made by this process, and their one cells runs (one_run): what
+        # MLflow holds under them is known without asking
+        self._made: dict[str, str] = {}  # configuration run id -> its name
+        self._cells_run: dict[str, Any] = {}  # configuration run id -> its cells run
+        self._cells_logged: dict[str, set[str]] = {}  # cells run id -> metric keys sent
+
+    def __getstate__(self) -> dict:
+        # Tune pickles the sweep's callbacks, this with them, and a resumed sweep runs the
+        # restored copy: it must look in MLflow again, not trust what it knew when pickled
+        return {**self.__dict__, "fresh": False, "_made": {}, "_cells_run": {}, "_cells_logged": {}}
 
     @property
     def cell_epochs(self) -> bool:
@@ -152,8 +91,8 @@ class TrialRuns:
 
     @property
     def cell_runs(self) -> bool:
-        """A cell is a run of its own (else metrics of its configuration's run)."""
-        return self.cell_metrics != ON_CONFIGURATION
+        """A cell is a run of its own (else metrics of its configuration's one cells run)."""
+        return self.cell_metrics != ONE_RUN
 
     def children(self, trial_id: str | None = None) -> dict:
         """Trial id -> MLflow run, for every child run (or the one of ``trial_id``)."""
@@ -183,18 +122,22 @@ class TrialRuns:
 
         params = [Param(k, str(v)) for k, v in trial_params(request, self.space).items()]
         self.client.log_batch(run.info.run_id, params=params)  # one request, not one a param
+        self._made[run.info.run_id] = run.info.run_name
         return run.info.run_id
 
     def cells(self, config_run_id: str) -> dict[str, Any]:
-        """Cell key -> MLflow run, for the cell runs under one configuration run."""
-        if not self.cell_runs:
-            return {}
+        """Cell key -> MLflow run, for the cell runs under one configuration run (with
+        ``one_run``: ALL_CELLS -> its one cells run, once made)."""
+        if not self.cell_runs and config_run_id in self._made:
+            made = self._cells_run.get(config_run_id)
+            return {ALL_CELLS: made} if made else {}
         found = self.client.search_runs(
             [self.experiment_id],
             filter_string=f"tags.mlflow.parentRunId = '{config_run_id}'",
             max_results=10000,
         )
-        return {r.data.tags[CELL_TAG]: r for r in found if CELL_TAG in r.data.tags}
+        tag = CELL_TAG if self.cell_runs else ALL_CELLS_TAG
+        return {r.data.tags[tag]: r for r in found if tag in r.data.tags}
 
     def create_cell(
         self, config_run_id: str, cell: Cell, metrics: list | None = None, tags: dict | None = None
@@ -287,8 +230,7 @@ class TrialRuns:
         here. With ``cell_epochs`` off, only a configuration's last result reaches its cells
         (``finish`` hands it over)."""
         step, final = result_step(result), is_final(result)
-        if not self.cell_runs:
-            self._log_cells_on_configuration(config_run_id, result, step, replay=replay)
+        if not self.cell_runs:  # one_run: written once, by the configuration's finish
             return
         cfg = request.config()  # once: building it validates the whole trial
         for cell in cell_results(result):
@@ -302,15 +244,25 @@ class TrialRuns:
             skip = self.logged_points(run_id) if replay else None
             self.log_result(run_id, metrics, skip, step=step, cfg=cfg)
 
-    def _log_cells_on_configuration(
-        self, run_id: str, result: dict[str, Any], step: int, *, replay: bool
-    ) -> None:
-        """Each cell's metrics of one result as ``cells/<cell>/<metric>`` of the configuration
-        run, in batches of MLflow's 1,000 metrics a request; a resumed sweep's replay skips
-        the keys logged already (a configuration's cells are logged once, at its end)."""
+    def _log_cells_in_one_run(
+        self, config_run_id: str, result: dict[str, Any], step: int, found: Any | None
+    ) -> Any:
+        """Each cell's metrics of one result as ``cells/<cell>/<metric>`` of the
+        configuration's one cells run (``found``, or made now), in batches of MLflow's 1,000
+        metrics a request, leaving out the keys a killed driver's finish logged already.
+        -> that run."""
         from mlflow.entities import Metric
 
-        logged = self.client.get_run(run_id).data.metrics if replay else {}
+        if found is None:
+            label = self._made.get(config_run_id)
+            label = label or self.client.get_run(config_run_id).info.run_name
+            found = self.client.create_run(
+                self.experiment_id,
+                run_name=f"{label} cells",
+                tags={"mlflow.parentRunId": config_run_id, ALL_CELLS_TAG: ALL_CELLS},
+            )
+            self._cells_run[config_run_id] = found
+        logged = self._cells_logged.setdefault(found.info.run_id, set(found.data.metrics))
         now = int(time.time() * 1000)
         batch = [
             Metric(f"{CELL_METRIC_PREFIX}{cell.cell.key}/{name}", float(value), now, step)
@@ -320,7 +272,9 @@ class TrialRuns:
             and f"{CELL_METRIC_PREFIX}{cell.cell.key}/{name}" not in logged
         ]  # fmt: skip
         for start in range(0, len(batch), 1000):
-            self.client.log_batch(run_id, metrics=batch[start : start + 1000])
+            self.client.log_batch(found.info.run_id, metrics=batch[start : start + 1000])
+        logged.update(m.key for m in batch)
+        return found
 
     def last_step(self, run_id: str) -> int:
         """The highest step of the run's first objective in MLflow (-1: none yet)."""
@@ -349,8 +303,11 @@ class TrialRuns:
         final = is_final(result)
         stopped = {STOPPED_BY: stopped_by, **({"pruned": "true"} if stopped_by == "pruned" else {})}
         cells = self.cells(run_id)
-        if not self.cell_runs:  # its cells' only record: this last result, on its own run
-            self._log_cells_on_configuration(run_id, result, result_step(result), replay=True)
+        if not self.cell_runs:  # its cells' only record: this last result, in one run
+            made = self._log_cells_in_one_run(
+                run_id, result, result_step(result), cells.get(ALL_CELLS)
+            )
+            cells = {ALL_CELLS: made}
         elif not self.cell_epochs:  # its cells' only record: this last result
             # only the cells not made yet: a driver killed halfway through this made some
             missing = [c for c in cell_results(result) if c.cell.key not in cells]
@@ -374,7 +331,9 @@ class TrialRuns:
             if cell.cell.key in cells:
                 self._cell_artifacts(cells[cell.cell.key].info.run_id, cfg, cell)
                 self.client.set_terminated(cells[cell.cell.key].info.run_id, status="FINISHED")
-        bad = [m for m in self.objectives if not math.isfinite(_reported(result, m, math.nan))]
+        if ALL_CELLS in cells:  # one_run
+            self.client.set_terminated(cells[ALL_CELLS].info.run_id, status="FINISHED")
+        bad = [m for m in self.objectives if not math.isfinite(reported(result, m, math.nan))]
         if bad:
             values = ", ".join(f"{m}={result.get(m)}" for m in bad)
             self.client.set_tag(run_id, "error", f"objective not finite: {values}")

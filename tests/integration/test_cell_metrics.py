@@ -1,8 +1,8 @@
 """``tracking.cell_metrics``, in a real MLflow store: with ``every_epoch`` a cell run gets each
 epoch's point; with ``final`` it is written once, when its configuration ends (finished or
 stopped by ASHA), with the same last numbers, and the callback sends it nothing before; with
-``on_configuration`` there are no cell runs, and each cell's last numbers are its
-configuration run's ``cells/<cell>/<metric>``, once."""
+``one_run`` a configuration's cells are one run under it, each cell's last numbers its
+``cells/<cell>/<metric>``, once, and the configuration run itself carries none."""
 
 from types import SimpleNamespace
 
@@ -103,17 +103,31 @@ def test_a_finish_after_a_killed_driver_makes_only_the_missing_cells(tmp_path):
     assert {run.data.tags["stopped_by"] for run in cells.values()} == {"pruned"}
 
 
-def test_on_configuration_cells_are_metrics_of_the_configuration_run_written_once(tmp_path):
+def cells_run(client: MlflowClient, runs: TrialRuns, run_id: str):
+    """The one run under a configuration that holds its cells (``one_run``)."""
+    (under,) = client.search_runs(
+        [runs.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}'"
+    )
+    assert under.data.tags["orch.cells"] == "all"
+    return under
+
+
+def test_one_run_holds_every_cells_last_metrics_written_once(tmp_path):
     request = TrialRequest(TrialConfig(), {"method.w": 1.0}, protocol=PROTOCOL)
-    (tmp_path / "runs").mkdir(), (tmp_path / "flat").mkdir()
+    (tmp_path / "runs").mkdir(), (tmp_path / "one").mkdir()
     runs_client, as_runs = sweep_runs(tmp_path / "runs", cell_metrics="final")
-    client, flat = sweep_runs(tmp_path / "flat", cell_metrics="on_configuration")
+    client, one = sweep_runs(tmp_path / "one", cell_metrics="one_run")
     kept = cell_runs(runs_client, as_runs, play(as_runs, request, 3, finishes=True))
-    run_id = play(flat, request, 3, finishes=True)
-    assert len(client.search_runs([flat.experiment_id])) == 1 + 1  # the sweep and its trial
-    run = client.get_run(run_id)
-    assert run.info.status == "FINISHED"
-    metrics = run.data.metrics
+    run_id = play(one, request, 3, finishes=True)
+    # the sweep, its configuration and the configuration's cells: three runs, not 1 + 1 + 4
+    assert len(client.search_runs([one.experiment_id])) == 3
+    config = client.get_run(run_id)
+    assert config.info.status == "FINISHED"
+    assert not any(k.startswith("cells/") for k in config.data.metrics)  # report reads it
+    holder = cells_run(client, one, run_id)
+    assert holder.info.status == "FINISHED"
+    assert holder.info.run_name == f"{config.info.run_name} cells"
+    metrics = holder.data.metrics
     cells = {k.removeprefix("cells/"): v for k, v in metrics.items() if k.startswith("cells/")}
     expected = {
         f"{key}/{name}": value
@@ -123,18 +137,23 @@ def test_on_configuration_cells_are_metrics_of_the_configuration_run_written_onc
     }
     assert cells == expected and len(cells) == 4 * 4  # hm, ece, test_hm, test_ece of 4 cells
     for key in cells:
-        assert [m.step for m in client.get_metric_history(run_id, f"cells/{key}")] == [3]
-    # a resumed sweep finishing it again (its driver killed after the end) adds no point
-    flat.finish(run_id, request, result(3, final=True), checkpoint=None)
-    assert len(client.get_metric_history(run_id, "cells/dtd/seed1/hm")) == 1
+        history = client.get_metric_history(holder.info.run_id, f"cells/{key}")
+        assert [m.step for m in history] == [3]
+    # a resumed sweep finishing it again (its driver killed after the end) adds no point, and
+    # no second cells run
+    one.finish(run_id, request, result(3, final=True), checkpoint=None)
+    assert len(client.get_metric_history(holder.info.run_id, "cells/dtd/seed1/hm")) == 1
+    assert cells_run(client, one, run_id).info.run_id == holder.info.run_id
 
 
-def test_a_stopped_configurations_cells_on_configuration_are_its_last_report(tmp_path):
+def test_a_stopped_configurations_one_cells_run_is_its_last_report(tmp_path):
     request = TrialRequest(TrialConfig(), {"method.w": 1.0}, protocol=PROTOCOL)
-    client, runs = sweep_runs(tmp_path, cell_metrics="on_configuration")
+    client, runs = sweep_runs(tmp_path, cell_metrics="one_run")
     run_id = play(runs, request, 2, finishes=False)  # ASHA stopped it after epoch 2
     run = client.get_run(run_id)
     assert (run.info.status, run.data.tags["stopped_by"]) == ("KILLED", "pruned")
-    history = client.get_metric_history(run_id, "cells/eurosat/seed2/hm")
+    holder = cells_run(client, runs, run_id)
+    assert (holder.info.status, holder.data.tags["stopped_by"]) == ("KILLED", "pruned")
+    history = client.get_metric_history(holder.info.run_id, "cells/eurosat/seed2/hm")
     assert [(m.step, m.value) for m in history] == [(2, 60.0 + 2 + 2)]
-    assert not any(k.startswith("cells/") and "test_" in k for k in run.data.metrics)
+    assert not any("test_" in k for k in holder.data.metrics)

@@ -3,8 +3,8 @@ replayed through the real `orch sweep` with ASHA on a four-node loopback Ray clu
 by an `mlflow server` on a throwaway PostgreSQL, judged by the bench's own integrity count
 (``bench/scale_checks.py``) and by the rows PostgreSQL holds once the server is gone.
 
-Cells are metrics of their configuration's run (``tracking.cell_metrics: on_configuration``,
-the bench's setting). Marked ``scale`` and ``slow``: in the default run, and ``pytest -m scale``
+A configuration's cells are one run under it (``tracking.cell_metrics: one_run``, the bench's
+setting). Marked ``scale`` and ``slow``: in the default run, and ``pytest -m scale``
 runs it alone."""
 
 import sys
@@ -31,7 +31,7 @@ def test_twenty_configurations_of_33_cells_on_four_nodes_through_postgres(postgr
             done = run_orch(
                 "sweep", str(SPEC), "--replay", str(table), "--time-scale", "0.002",
                 "--address", cluster.address, "--tracking-uri", server.uri,
-                *ray_overrides(N, NODES, "scale", cells="on_configuration"), cwd=tmp_path,
+                *ray_overrides(N, NODES, "scale", cells="one_run"), cwd=tmp_path,
             )  # fmt: skip
         assert done.returncode == 0, done.stderr[-3000:]
         client = MlflowClient(tracking_uri=server.uri)
@@ -51,15 +51,21 @@ def test_twenty_configurations_of_33_cells_on_four_nodes_through_postgres(postgr
         stopped = [r for r in configurations if r.data.tags.get("stopped_by") == "pruned"]
         finished = [r for r in configurations if "test_hm" in r.data.metrics]
         assert stopped and finished and len(stopped) + len(finished) == N  # ASHA stopped some
-        assert set(by_parent) == {None, sweep.info.run_id}  # no cell runs (on_configuration)
+        # under each configuration, one run of its cells; under those, nothing
+        holders = {c.info.run_id: by_parent.get(c.info.run_id, []) for c in configurations}
+        assert {len(under) for under in holders.values()} == {1}
+        assert len(by_parent) == 2 + N
         for configuration in stopped + finished[:3]:
-            cells = {k for k in configuration.data.metrics if k.startswith("cells/")}
+            assert not any(k.startswith("cells/") for k in configuration.data.metrics)
+            (holder,) = holders[configuration.info.run_id]
+            cells = {k for k in holder.data.metrics if k.startswith("cells/")}
             assert len({k.rsplit("/", 1)[0] for k in cells}) == 33
             # written once, when the configuration ended, at its last epoch
             last = client.get_metric_history(configuration.info.run_id, "hm")[-1].step
             for key in sorted(cells)[:3]:
-                history = client.get_metric_history(configuration.info.run_id, key)
+                history = client.get_metric_history(holder.info.run_id, key)
                 assert [m.step for m in history] == [last]
+            assert holder.info.status == configuration.info.status
             if configuration in stopped:  # a stopped configuration's cells have no test
                 assert not any("/test_" in k for k in cells)
                 assert configuration.info.status == "KILLED"

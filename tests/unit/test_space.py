@@ -143,7 +143,7 @@ def test_the_loaded_spec_carries_one_space_whose_names_every_reader_uses():
 
     from orchestrator.report.progress import ProgressView
     from orchestrator.search.sampling import SpaceSampler
-    from orchestrator.tracking.runs import run_name, trial_params
+    from orchestrator.tracking.records import run_name, trial_params
     from workers.messages import TrialRequest
 
     spec = load_spec(COCOA)
