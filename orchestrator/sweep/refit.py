@@ -22,6 +22,7 @@ from orchestrator.spec.storage import SweepPaths
 from orchestrator.tracking.callbacks import mlflow_callback
 from orchestrator.tracking.records import epoch_metrics
 from orchestrator.tracking.runs import TRIAL_ID_TAG, TrialRuns
+from orchestrator.tracking.writer import mlflow_writer
 from workers.errors import UserError
 from workers.messages import TrialRequest, is_final
 
@@ -92,7 +93,10 @@ def refit_selected(spec: Spec, runs: TrialRuns, paths: SweepPaths, result: Sweep
             verbose=0,
         ),
     )
-    outcome = tuner.fit()[0]
+    try:
+        outcome = tuner.fit()[0]
+    finally:
+        mlflow_writer().drain()  # what follows reads and writes MLflow
     if outcome.error is not None:
         last = str(outcome.error).strip().splitlines()[-1][:300]
         raise UserError(

@@ -34,6 +34,7 @@ from orchestrator.tracking.callbacks import log_missing, mlflow_callback
 from orchestrator.tracking.plots import plot_sweep
 from orchestrator.tracking.runs import TIME_BUDGET, TrialRuns
 from orchestrator.tracking.uri import check_reachable, resolve_uri, shown_uri, tracking_errors
+from orchestrator.tracking.writer import mlflow_writer
 from workers.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -238,6 +239,8 @@ def run_sweep(
         interrupted = stopped_early(paths)
     except KeyboardInterrupt:
         interrupted = True
+    finally:
+        mlflow_writer().drain()  # what follows reads MLflow
     phases.done("trials")
     spent = budget is not None and budget.spent
     stopped_by = TIME_BUDGET if spent else "pruned"

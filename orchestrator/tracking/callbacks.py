@@ -4,11 +4,13 @@ missed (a driver killed, a tracking server down) on resume (progress: ``progress
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.tracking.records import result_step, trial_number
 from orchestrator.tracking.runs import TIME_BUDGET, TrialRuns
 from orchestrator.tracking.uri import tracking_errors
+from orchestrator.tracking.writer import mlflow_writer
 from workers.messages import TrialRequest, is_final
 
 if TYPE_CHECKING:
@@ -21,6 +23,28 @@ def _request(trial) -> TrialRequest:
     return TrialRequest.from_ray(trial.config)
 
 
+@dataclass(frozen=True)
+class TrialSeen:
+    """What a Tune callback saw of a trial when it was called: Tune goes on changing its
+    trial objects while the writer thread logs what was seen."""
+
+    trial_id: str
+    config: dict[str, Any]
+    last_result: dict[str, Any]
+    checkpoint: Any  # a ray.tune.Checkpoint, or None
+    error_file: str | None
+
+    @classmethod
+    def of(cls, trial) -> TrialSeen:
+        return cls(
+            trial.trial_id,
+            trial.config,
+            dict(trial.last_result or {}),
+            trial.checkpoint,
+            getattr(trial, "error_file", None),
+        )
+
+
 def mlflow_callback(runs: TrialRuns, budget: TimeBudget | None = None):
     """A Tune callback that mirrors every trial into a child run, live.
 
@@ -31,6 +55,10 @@ def mlflow_callback(runs: TrialRuns, budget: TimeBudget | None = None):
     trials go on (Ray keeps their results) and ``log_missing`` writes what MLflow lacks once
     the server is back.
 
+    The calls are made by the process's MLflow writer thread (``writer.py``), in order, so
+    that no trial's next epoch waits on them; Tune's saves of the experiment's state wait for
+    the writes (``get_state``), so MLflow is never behind what a resumed sweep restores.
+
     Each epoch is logged once. A trial retried after a failure (its node died, say) goes on
     from its last registered checkpoint, and Tune registers a checkpoint only after the
     result that carries it reached the driver: an epoch reported just before the failure is
@@ -40,8 +68,10 @@ def mlflow_callback(runs: TrialRuns, budget: TimeBudget | None = None):
     from ray.tune import Callback
 
     errors = tracking_errors()
+    writer = mlflow_writer()
 
     class MlflowTrials(Callback):
+        # every attribute but `writer` is read and written by the writer thread only
         def __init__(self) -> None:
             self.by_trial: dict[str, str] = {}  # a cache: MLflow's tags are the truth
             self.cell_runs: dict[str, dict[str, str]] = {}  # trial id -> cell key -> run id
@@ -58,7 +88,20 @@ def mlflow_callback(runs: TrialRuns, budget: TimeBudget | None = None):
         def __setstate__(self, state: dict) -> None:
             self.__init__()
 
+        def get_state(self) -> None:
+            """Tune calls this just before it saves the experiment's state: the writes wait
+            no longer, so a driver killed after the save left in MLflow all the save holds."""
+            writer.drain()
+            return None
+
+        def drain(self) -> None:
+            """Wait for every MLflow call asked for so far (then ``lost`` is current)."""
+            writer.drain()
+
         def _guard(self, action) -> None:
+            writer.submit(lambda: self._logged(action))
+
+        def _logged(self, action) -> None:
             if self.lost:
                 return
             try:
@@ -97,9 +140,12 @@ def mlflow_callback(runs: TrialRuns, budget: TimeBudget | None = None):
             return run_id
 
         def on_trial_start(self, iteration, trials, trial, **info):
-            self._guard(lambda: self.run_id(trial))
+            seen = TrialSeen.of(trial)
+            self._guard(lambda: self.run_id(seen))
 
         def on_trial_result(self, iteration, trials, trial, result, **info):
+            trial, result = TrialSeen.of(trial), dict(result)
+
             def log() -> None:
                 run_id = self.run_id(trial)
                 step = result_step(result)
@@ -120,6 +166,9 @@ def mlflow_callback(runs: TrialRuns, budget: TimeBudget | None = None):
             self._guard(log)
 
         def on_trial_complete(self, iteration, trials, trial, **info):
+            trial = TrialSeen.of(trial)
+            stopped_by = TIME_BUDGET if budget is not None and budget.spent else "pruned"
+
             def log() -> None:
                 never_started = trial.trial_id not in self.by_trial and not trial.last_result
                 if never_started and not runs.children(trial.trial_id):
@@ -127,7 +176,6 @@ def mlflow_callback(runs: TrialRuns, budget: TimeBudget | None = None):
                 run_id = self.run_id(trial)
                 if trial.trial_id not in self.frozen:
                     result = self.last.get(trial.trial_id) or trial.last_result or {}
-                    stopped_by = TIME_BUDGET if budget is not None and budget.spent else "pruned"
                     runs.finish(
                         run_id, _request(trial), result, trial.checkpoint, stopped_by=stopped_by
                     )
@@ -135,6 +183,8 @@ def mlflow_callback(runs: TrialRuns, budget: TimeBudget | None = None):
             self._guard(log)
 
         def on_trial_error(self, iteration, trials, trial, **info):
+            trial = TrialSeen.of(trial)
+
             def log() -> None:
                 run_id = self.run_id(trial)
                 if trial.trial_id not in self.frozen:
@@ -156,6 +206,7 @@ def mlflow_callback(runs: TrialRuns, budget: TimeBudget | None = None):
                         self.by_trial.pop(trial_id, None)
 
             self._guard(drop)
+            writer.drain()
 
     return MlflowTrials()
 

@@ -50,6 +50,7 @@ def play(runs: TrialRuns, request: TrialRequest, epochs: int, *, finishes: bool)
         trial.last_result = report
         callback.on_trial_result(0, [trial], trial, report)
     callback.on_trial_complete(0, [trial], trial)
+    callback.on_experiment_end([trial])  # as Tune ends a sweep: the writes are made by then
     assert callback.lost is None  # no MLflow call failed
     return runs.children("t")["t"].info.run_id
 

@@ -356,13 +356,19 @@ def test_killed_sweep_resumes_with_every_trial_and_cell_once(tmp_path):
     deadline = time.time() + 300
     while time.time() < deadline and " DONE " not in (tmp_path / "sweep.log").read_text():
         time.sleep(2)
+    assert " DONE " in (tmp_path / "sweep.log").read_text(), (tmp_path / "sweep.log").read_text()
+    client = client_for(tmp_path)
+
+    def finished() -> set[str]:
+        _, runs = children(client)
+        return {k.data.tags["ray_trial_id"] for k in runs if k.info.status == "FINISHED"}
+
+    # the driver's writer thread finishes the run moments after the progress line
+    while time.time() < deadline and not finished():
+        time.sleep(0.5)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    client = client_for(tmp_path)
-    assert " DONE " in (tmp_path / "sweep.log").read_text(), (tmp_path / "sweep.log").read_text()
-    _, before = children(client)
-    finished_before = {k.data.tags["ray_trial_id"] for k in before if k.info.status == "FINISHED"}
-    assert finished_before
+    assert finished()
 
     resumed = orch(tmp_path, "sweep", SPEC, *TINY, *TWO_SEEDS, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
