@@ -85,7 +85,12 @@ def reliability_png(diagrams: Sequence[ReliabilityDiagram], path: Path) -> None:
                 )  # fmt: skip
         bottom.set(xlabel="confidence", ylabel="images", xlim=(0, 1))
         bottom.set_ylim(0, max([1, *diagram.counts]) * 1.3)
-    fig.tight_layout()
+    # fixed margins (inches) where tight_layout measured every text: a third of the time
+    width = 4.2 * len(diagrams)
+    fig.subplots_adjust(
+        left=0.65 / width, right=1 - 0.2 / width, top=1 - 0.4 / 5.2, bottom=0.55 / 5.2,
+        wspace=0.35, hspace=0.08,
+    )  # fmt: skip
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
 
