@@ -1,9 +1,9 @@
 """Where results are written for people to compare: MLflow's location, the runs a sweep
 leaves (a run per configuration, one per cell or one for all its cells), the callback that
-writes them, links into the UI, and the plots logged as artifacts.
+writes them (from a thread of its own), links into the UI, and the plots logged as artifacts.
 
 Owns: ``uri`` (where MLflow is, checked before a sweep starts), ``records`` (a trial's
-name, params and metrics as MLflow keeps them), ``runs``, ``callbacks``, ``links``,
-``plots``.
+name, params and metrics as MLflow keeps them), ``runs``, ``callbacks``, ``writer`` (the
+thread that makes the callback's MLflow calls), ``links``, ``plots``.
 May import: selection, spec, search.
 """

@@ -1,4 +1,4 @@
-import pickle
+import copy
 import threading
 
 import pytest
@@ -33,5 +33,6 @@ def test_an_actions_error_reaches_the_caller_once_and_later_actions_still_run():
     assert seen == ["after"]
 
 
-def test_a_pickled_writer_is_the_unpickling_processs_own():
-    assert pickle.loads(pickle.dumps(Writer())) is mlflow_writer()
+def test_a_copied_writer_is_the_processs_own():
+    # Tune pickles the callbacks that hold it; a copy goes through the same __reduce__
+    assert copy.deepcopy(Writer()) is mlflow_writer()
