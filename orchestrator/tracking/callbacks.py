@@ -94,10 +94,6 @@ def mlflow_callback(runs: TrialRuns, budget: TimeBudget | None = None):
             writer.drain()
             return None
 
-        def drain(self) -> None:
-            """Wait for every MLflow call asked for so far (then ``lost`` is current)."""
-            writer.drain()
-
         def _guard(self, action) -> None:
             writer.submit(lambda: self._logged(action))
 
