@@ -105,6 +105,22 @@ def journal_storage(path: Path) -> JournalStorage:
     return JournalStorage(JournalFileBackend(str(path)))
 
 
+def ended_trials(journal: Path) -> dict[str, str]:
+    """Ray trial id -> how the study's trial ended (COMPLETE or PRUNED), for each of its
+    trials that finished without failing: what a resumed sweep settles orphans by
+    (``tracking.missing``)."""
+    storage = journal_storage(journal)
+    summaries = optuna.get_all_study_summaries(storage)
+    ended: dict[str, str] = {}
+    for summary in summaries:
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        for trial in study.get_trials(deepcopy=False):
+            ray_id = trial.user_attrs.get(RAY_TRIAL_ATTR)
+            if ray_id and trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+                ended[ray_id] = trial.state.name
+    return ended
+
+
 class SweepSearch(OptunaSearch):
     """OptunaSearch over the spec's define-by-run space, with three changes.
 
@@ -178,12 +194,20 @@ class SweepSearch(OptunaSearch):
     def restore(self, checkpoint_path: str) -> None:
         """The searcher as Ray saved it; a trial the journal shows running that the saved
         searcher never heard of (asked for just before the driver was killed, never started)
-        ends FAIL, so the study holds no trial running forever."""
+        ends FAIL, so the study holds no trial running forever. Where the killed driver asked
+        for trials after its last save, the sampler is reseeded: its saved random state would
+        draw their values again."""
         super().restore(checkpoint_path)
         known = {t.number for t in self._ot_trials.values()}
-        for trial in self._ot_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if trial.number not in known:
+        asked_since = [
+            t for t in self._ot_study.get_trials(deepcopy=False) if t.number not in known
+        ]
+        for trial in asked_since:
+            if trial.state == TrialState.RUNNING:
                 self._ot_study.tell(trial.number, state=TrialState.FAIL)
+        if any(t.state != TrialState.WAITING for t in asked_since):
+            # the saved sampler's random state would draw again what it drew for them
+            self._ot_study.sampler.reseed_rng()
 
     def _finished_in_storage(self, ot_trial) -> bool:
         stored = self._ot_study.get_trials(deepcopy=False)  # in trial-number order

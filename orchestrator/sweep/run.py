@@ -30,7 +30,8 @@ from orchestrator.spec.load import Spec
 from orchestrator.spec.storage import SweepPaths, resolve_storage, sweep_names
 from orchestrator.sweep.fill import fill_feature_cache
 from orchestrator.sweep.refit import RefitInterrupted, refit_selected
-from orchestrator.tracking.callbacks import log_missing, mlflow_callback
+from orchestrator.tracking.callbacks import mlflow_callback
+from orchestrator.tracking.missing import log_missing
 from orchestrator.tracking.plots import plot_sweep
 from orchestrator.tracking.runs import TIME_BUDGET, TrialRuns
 from orchestrator.tracking.uri import check_reachable, resolve_uri, shown_uri, tracking_errors
@@ -113,7 +114,12 @@ def gather(
     """The sweep's result as MLflow holds it, after logging whatever MLflow missed."""
     try:
         if replay:
-            replayed = log_missing(runs, paths.experiment, stopped_by=stopped_by)
+            from orchestrator.search.searcher import ended_trials
+
+            ended = ended_trials(paths.journal) if paths.journal.is_file() else None
+            replayed = log_missing(
+                runs, paths.experiment, stopped_by=stopped_by, ended_in_study=ended
+            )
             if replayed:
                 print(f"logged {replayed} trial(s) that MLflow was missing", flush=True)
         return collect(

@@ -4,6 +4,7 @@ writes them (from a thread of its own), links into the UI, and the plots logged 
 
 Owns: ``uri`` (where MLflow is, checked before a sweep starts), ``records`` (a trial's
 name, params and metrics as MLflow keeps them), ``runs``, ``callbacks``, ``writer`` (the
-thread that makes the callback's MLflow calls), ``links``, ``plots``.
+thread that makes the callback's MLflow calls), ``missing`` (what a resumed sweep writes that
+the callback missed), ``links``, ``plots``.
 May import: selection, spec, search.
 """

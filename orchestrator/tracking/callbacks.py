@@ -1,5 +1,5 @@
-"""The Ray Tune callback that mirrors every trial into MLflow, and what writes the trials it
-missed (a driver killed, a tracking server down) on resume (progress: ``progress.py``)."""
+"""The Ray Tune callback that mirrors every trial into MLflow (what it missed, a resumed
+sweep writes: ``missing.py``; progress lines: ``progress.py``)."""
 
 from __future__ import annotations
 
@@ -52,8 +52,8 @@ def mlflow_callback(runs: TrialRuns, budget: TimeBudget | None = None):
     is spent, else ``pruned`` (ASHA); one the budget stopped before it started leaves no run.
 
     If the tracking server goes away, the callback says so once and stops calling it; the
-    trials go on (Ray keeps their results) and ``log_missing`` writes what MLflow lacks once
-    the server is back.
+    trials go on (Ray keeps their results) and ``missing.log_missing`` writes what MLflow
+    lacks once the server is back.
 
     The calls are made by the process's MLflow writer thread (``writer.py``), in order, so
     that no trial's next epoch waits on them; Tune's saves of the experiment's state wait for
@@ -189,57 +189,8 @@ def mlflow_callback(runs: TrialRuns, budget: TimeBudget | None = None):
             self._guard(log)
 
         def on_experiment_end(self, trials, **info):
-            """A trial started just before a killed driver's last state save is unknown to the
-            restored experiment (Tune starts a fresh one instead): drop its orphaned run."""
-            known = {t.trial_id for t in trials}
-
-            def drop() -> None:
-                for trial_id, run in runs.children().items():
-                    if trial_id not in known:
-                        for cell in runs.cells(run.info.run_id).values():
-                            runs.client.delete_run(cell.info.run_id)
-                        runs.client.delete_run(run.info.run_id)
-                        self.by_trial.pop(trial_id, None)
-
-            self._guard(drop)
+            # trials a killed driver finished after its last state save are unknown here:
+            # the sweep settles them with the Optuna journal once this returns (missing.py)
             writer.drain()
 
     return MlflowTrials()
-
-
-def log_missing(runs: TrialRuns, experiment_path: str, *, stopped_by: str = "pruned") -> int:
-    """Write to MLflow whatever Ray holds for the sweep's trials and MLflow lacks: runs never
-    created, epochs never logged, runs never finished (a trial stopped before its end is
-    tagged ``stopped_by``). Returns how many runs it touched."""
-    from ray.tune import ExperimentAnalysis
-
-    analysis = ExperimentAnalysis(experiment_path)
-    existing = runs.children()
-    touched = 0
-    for trial in analysis.trials:
-        found = existing.get(trial.trial_id)
-        if found is not None and found.info.status != "RUNNING":
-            continue  # complete (finished, pruned or failed)
-        if trial.status not in ("TERMINATED", "ERROR"):
-            continue  # unfinished: an interrupted sweep, resumed later
-        if found is None and trial.status == "TERMINATED" and not trial.last_result:
-            continue  # stopped before it started (the time budget ran out): nothing to log
-        touched += 1
-        request = TrialRequest.from_ray(trial.config)
-        number = trial_number(trial)
-        run_id = found.info.run_id if found else runs.create(trial.trial_id, request, number)
-        logged = runs.logged_points(run_id) if found else set()
-        history = analysis.trial_dataframes.get(trial.trial_id)
-        cell_runs = runs.cells(run_id) if found else {}
-        cell_runs = {k: r.info.run_id for k, r in cell_runs.items()}
-        if history is not None:
-            for row in history.to_dict("records"):
-                runs.log_result(run_id, row, skip=logged, cfg=request.config())
-                if runs.cell_epochs or is_final(row):
-                    runs.log_cells(run_id, request, row, cell_runs, replay=True)
-        if trial.status == "ERROR":
-            runs.fail(run_id, trial.error_file)
-        else:
-            result = trial.last_result or {}
-            runs.finish(run_id, request, result, trial.checkpoint, stopped_by=stopped_by)
-    return touched

@@ -404,6 +404,73 @@ def test_killed_sweep_resumes_with_every_trial_and_cell_once(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_trial_finished_after_the_last_state_save_stays_in_mlflow_as_in_optuna(tmp_path):
+    """The killed driver saves Tune's state once (before its second trial, the zero-shot
+    reference, is asked for) and finishes that trial: the restored experiment never knew it,
+    the Optuna journal holds it complete and will not ask for it again."""
+    args = [*TINY, "--set", "search.num_trials=3", "--set", "search.max_concurrent=1"]
+    args += ["--set", "train.epochs=8"]  # the third trial still runs when zero-shot ends
+    log = tmp_path / "sweep.log"
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "sweep", SPEC, *args],
+        cwd=tmp_path,
+        env={**env, "TUNE_GLOBAL_CHECKPOINT_S": "3600"},  # its first save is its only one
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.time() + 300
+    while time.time() < deadline and log.read_text().count(" DONE ") < 2:
+        time.sleep(1)
+    client = client_for(tmp_path)
+
+    def finished() -> dict[str, str]:
+        return {k.data.tags.get("point", "?"): k.info.run_id for k in children(client)[1]
+                if k.info.status == "FINISHED"}  # fmt: skip
+
+    while time.time() < deadline and "zero_shot" not in finished():
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert "zero_shot" in finished(), log.read_text()[-3000:]
+    (state,) = (tmp_path / "orch_runs").glob("*/experiment_state-*.json")
+    assert len(json.loads(state.read_text())["trial_data"]) == 1  # coop's only: zero-shot is new
+
+    resumed = orch(tmp_path, "sweep", SPEC, *args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "kept trial" in resumed.stdout and "last state save" in resumed.stdout
+    _, after = children(client)
+    points = [k.data.tags.get("point") for k in after]
+    assert points.count("zero_shot") == 1 and points.count("coop") == 1, points
+    # an orphan whose last results the killed driver never wrote to MLflow (the third
+    # trial, where it ended in the moments before the kill) ends KILLED, said why
+    ended_as = {(k.info.status, k.data.tags.get("stopped_by")) for k in after}
+    assert ended_as <= {("FINISHED", None), ("KILLED", "driver killed")}, ended_as
+    # the resumed searcher does not draw again what it drew for the orphans
+    values = [tuple(sorted(client.get_run(k.info.run_id).data.params.items())) for k in after]
+    assert len(set(values)) == len(values)
+    (zero_shot,) = (k for k in after if k.data.tags.get("point") == "zero_shot")
+    assert [m.step for m in client.get_metric_history(zero_shot.info.run_id, "hm")] == [0]
+    assert "test_hm" in zero_shot.data.metrics
+    assert len(cells_of(client, zero_shot)) == 1
+    (journal,) = (tmp_path / "orch_runs").glob("*/optuna.journal")
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(journal))
+    )
+    (summary,) = optuna.get_all_study_summaries(storage)
+    trials = optuna.load_study(study_name=summary.study_name, storage=storage).trials
+    ended = [t for t in trials if t.state != optuna.trial.TrialState.FAIL]
+    assert all(t.state.is_finished() for t in trials)
+    assert sorted(t.number for t in ended) == sorted(
+        int(k.data.tags["orch.trial_number"]) for k in after
+    )
+    # three configurations the resumed experiment knows, and those it did not (zero-shot's,
+    # and the third trial's where it ended before the kill)
+    assert len(after) == len({k.data.tags["ray_trial_id"] for k in after}) >= 4
+
+
+@pytest.mark.slow
 def test_sigterm_ends_the_sweep_killed_and_a_resume_runs_every_configuration_once(tmp_path):
     # what a scheduler or a container runtime sends: the driver's own pid, SIGTERM
     args = [*TINY, *TRAINED_POINTS, "--set", "search.num_trials=3"]
