@@ -116,7 +116,9 @@ def gather(
         if replay:
             from orchestrator.search.searcher import ended_trials
 
-            ended = ended_trials(paths.journal) if paths.journal.is_file() else None
+            # only a resumed sweep can have orphans: a fresh one's trials are all Tune's
+            resumed = not runs.fresh and paths.journal.is_file()
+            ended = ended_trials(paths.journal) if resumed else None
             replayed = log_missing(
                 runs, paths.experiment, stopped_by=stopped_by, ended_in_study=ended
             )

@@ -8,10 +8,10 @@ the killed session. Optuna's word is kept: an orphan the journal holds finished 
 pruned) stays a configuration in MLflow. Where MLflow's copy is unfinished, it is written from
 the trial's folder if Ray synced its ``result.json`` there before the kill, else it ends
 KILLED with the epochs it has, tagged ``stopped_by: driver killed`` (so does one whose folder
-stops short of the end Optuna heard). An orphan the journal
-holds failed, or running, leaves no run, as it would have had it never started. A named
-point (the zero-shot reference, say) that ended as an orphan is not asked for again, so
-dropping its run would drop it from the sweep.
+stops short of the end Optuna heard). An orphan the journal holds failed, or running, leaves
+no run, as it would have had it never started. A named point (the zero-shot reference, say)
+that ended as an orphan is not asked for again, so dropping its run would drop it from the
+sweep.
 """
 
 from __future__ import annotations
@@ -78,7 +78,9 @@ def log_missing(
         touched += 1
     if ended_in_study is not None:
         known = {trial.trial_id for trial in analysis.trials}
-        touched += settle_orphans(runs, Path(experiment_path), known, ended_in_study, stopped_by)
+        touched += settle_orphans(
+            runs, Path(experiment_path), known, ended_in_study, stopped_by, existing=existing
+        )
     return touched
 
 
@@ -88,11 +90,15 @@ def settle_orphans(
     known: set[str],
     ended_in_study: Mapping[str, str],
     stopped_by: str = "pruned",
+    *,
+    existing: Mapping[str, Any] | None = None,
 ) -> int:
     """MLflow's runs of trials the restored experiment does not know, made to agree with the
-    Optuna journal (the module's docstring). Returns how many runs it wrote or dropped."""
+    Optuna journal (the module's docstring); ``existing``: ``runs.children()``, where the
+    caller has it (the runs made since are of known trials). Returns how many runs it wrote
+    or dropped."""
     touched = 0
-    existing = runs.children()
+    existing = runs.children() if existing is None else existing
     for trial_id, state in ended_in_study.items():
         found = existing.get(trial_id)
         if trial_id in known:
