@@ -152,8 +152,12 @@ class RayCluster(NamedTuple):
 
 
 def _ray_start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
+    # each node's agent on a free port, not Ray's fixed 52365: an agent that finds it taken (by
+    # the next node, a bench's cluster, a node a test killed) runs without its HTTP server, and
+    # on the head that is "No available agent to submit job" for as long as the cluster lives
+    agent_port = f"--dashboard-agent-listen-port={free_port()}"
     return subprocess.Popen(
-        [str(BIN / "ray"), "start", "--block", "--disable-usage-stats", *args],
+        [str(BIN / "ray"), "start", "--block", "--disable-usage-stats", agent_port, *args],
         env=env,
         stdout=open(log, "a"),
         stderr=subprocess.STDOUT,
