@@ -152,10 +152,28 @@ def test_an_unreadable_image_fails_only_the_configuration_that_reads_it(tmp_path
     assert chosen["run_id"] == other.info.run_id
 
 
-def trial_processes() -> list[int]:
-    """Pids of the Ray worker processes running a function trainable."""
-    listing = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
-    return [int(line.split()[0]) for line in listing.splitlines() if "ray::ImplicitFunc" in line]
+def trial_processes(driver: int) -> list[int]:
+    """Pids of the Ray worker processes running a function trainable that the sweep driver
+    ``driver`` started (its local Ray's raylet forks them): another sweep's on this machine
+    is not this test's to kill."""
+    parents, names = {}, {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                parents[int(entry.name)] = int(stat[1])
+                names[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+            except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError):
+                continue
+
+    def descends(pid: int) -> bool:
+        while pid > 1:
+            pid = parents.get(pid, 0)
+            if pid == driver:
+                return True
+        return False
+
+    return [p for p, args in names.items() if b"ray::ImplicitFunc" in args and descends(p)]
 
 
 @pytest.mark.slow
@@ -174,8 +192,9 @@ def test_a_trial_killed_once_is_retried_and_finishes_once(tmp_path):
     try:
         deadline, killed = time.time() + 300, None
         while time.time() < deadline and proc.poll() is None and killed is None:
-            if re.search(r"coop\] epoch [3-9]", log.read_text()) and trial_processes():
-                killed = trial_processes()[0]
+            trials = trial_processes(proc.pid)
+            if re.search(r"coop\] epoch [3-9]", log.read_text()) and trials:
+                killed = trials[0]
                 os.kill(killed, signal.SIGKILL)
             time.sleep(0.2)
         assert killed, log.read_text()[-2000:]
