@@ -192,8 +192,9 @@ def test_a_trial_killed_once_is_retried_and_finishes_once(tmp_path):
     try:
         deadline, killed = time.time() + 300, None
         while time.time() < deadline and proc.poll() is None and killed is None:
-            trials = trial_processes(proc.pid)
-            if re.search(r"coop\] epoch [3-9]", log.read_text()) and trials:
+            reached = re.search(r"coop\] epoch [3-9]", log.read_text())
+            trials = trial_processes(proc.pid) if reached else []  # /proc read once it matters
+            if trials:
                 killed = trials[0]
                 os.kill(killed, signal.SIGKILL)
             time.sleep(0.2)
